@@ -1,0 +1,497 @@
+"""The main window: viewport in the centre, dockable panels, menus, status bar."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QWidget,
+)
+
+from studio.core.devices import select_device
+from studio.core.document import Document
+from studio.core.errors import StudioError
+from studio.core.project import PROJECT_SUFFIX, Project
+from studio.core.recovery import RecoveryEntry, RecoveryStore
+from studio.core.settings import Settings, save_settings
+from studio.ui.context import StudioContext
+from studio.ui.job_runner import JobRunner
+from studio.ui.jobs_panel import JobsPanel
+from studio.ui.missing_panel import MissingFeaturePanel
+from studio.ui.models_panel import ModelsPanel
+from studio.ui.preferences import PreferencesDialog
+from studio.ui.viewport import Viewport
+
+PROJECT_FILTER = f"Digital Human projects (*{PROJECT_SUFFIX});;All files (*)"
+
+# Docks: object name, title, area, "module:Class" of the panel (built with the context),
+# and what to say while that feature is not built.
+DOCKS = [
+    ("face", "Face", "left", "studio.ui.face_panel:FacePanel",
+     "The face engine is not available in this build."),
+    ("refine", "Refine", "left", "studio.ui.refine_panel:RefinePanel",
+     "The diffusion refiner has not been built yet. When it lands, this panel will polish "
+     "the face with our default Stable Diffusion model or your own checkpoint."),
+    ("voice", "Voice", "right", "studio.ui.voice_panel:VoicePanel",
+     "Voices are not available in this build."),
+    ("training", "Training", "right", "studio.ui.training_panel:TrainingPanel",
+     "Fine-tuning is not available yet. When it lands, this panel will train the face GAN "
+     "on a folder of your photos, with live loss plots and sample grids."),
+    ("timeline", "Timeline", "bottom", "studio.ui.timeline_panel:TimelinePanel",
+     "The timeline editor is not available yet. Keys and speech clips already live in the "
+     "project file; the editor and live playback come next."),
+    ("jobs", "Jobs", "bottom", None, ""),
+    ("models", "Models", "right", None, ""),
+]
+AREAS = {
+    "left": Qt.DockWidgetArea.LeftDockWidgetArea,
+    "right": Qt.DockWidgetArea.RightDockWidgetArea,
+    "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
+}
+
+
+class _WriteRecovery(QRunnable):
+    def __init__(self, store: RecoveryStore, text: str, source: Path | None, title: str,
+                 done) -> None:
+        super().__init__()
+        self.args = (store, text, source, title)
+        self.done = done
+
+    def run(self) -> None:
+        store, text, source, title = self.args
+        try:
+            store.write(text, source, title)
+            self.done(None)
+        except OSError as exc:
+            self.done(str(exc))
+
+
+class MainWindow(QMainWindow):
+    autosaved = Signal(str)  # path of the recovery file, or an error message
+
+    def __init__(self, settings: Settings, document: Document | None = None,
+                 recovery: RecoveryStore | None = None, offer_recovery: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.settings = settings
+        self.document = document or Document()
+        self.recovery = recovery or RecoveryStore()
+        self.device = select_device(settings.device, settings.precision)
+        self.runner = JobRunner(parent=self)
+        self.viewport = Viewport()
+        self.viewport.set_message("No face model loaded yet")
+        self.setCentralWidget(self.viewport)
+        self.ctx = StudioContext(
+            document=self.document, settings=settings, runner=self.runner,
+            viewport=self.viewport, show_status=self.show_status,
+            report_error=self.report_error, set_preview_stats=self.set_preview_stats,
+        )
+        self.ctx.services["device"] = self.device
+        self.ctx.services["window"] = self
+        self.docks: dict[str, QDockWidget] = {}
+        self.panels: dict[str, QWidget] = {}
+        self.resize(1400, 900)  # before the docks: Qt keeps tab bars laid out at the first size
+        self._build_status_bar()
+        self._build_docks()
+        self._build_menus()
+        self._autosave_rev = self.document.history.revision
+        self._autosave_pool = QThreadPool(self)
+        self._autosave_pool.setMaxThreadCount(1)
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.timeout.connect(self.autosave_now)
+        self.autosave_timer.start(settings.autosave_interval_s * 1000)
+        self.document.history.state_changed.connect(self._update_title)
+        self.document.history.state_changed.connect(self._update_edit_actions)
+        self.document.path_changed.connect(lambda p: self._update_title())
+        self.autosaved.connect(self._on_autosaved)
+        self._restore_layout()
+        self._update_title()
+        self._update_edit_actions()
+        if offer_recovery:
+            QTimer.singleShot(0, self.check_recovery)
+
+    # -- construction --------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.device_label = QLabel(f"Device: {self.device.label}")
+        self.device_label.setObjectName("deviceLabel")
+        self.device_label.setToolTip(self.device.reason)
+        self.fps_label = QLabel("Preview: idle")
+        self.fps_label.setObjectName("fpsLabel")
+        self.audio_label = QLabel("")
+        self.audio_label.setObjectName("audioLabel")
+        self.audio_label.hide()  # shown by the voice panel when it has something to say
+        bar.addPermanentWidget(self.audio_label)
+        bar.addPermanentWidget(self.fps_label)
+        bar.addPermanentWidget(self.device_label)
+
+    def _build_docks(self) -> None:
+        self.setDockNestingEnabled(True)
+        first_in_area: dict[str, QDockWidget] = {}
+        for name, title, area, target, missing in DOCKS:
+            if name == "jobs":
+                widget: QWidget = JobsPanel(self.runner)
+            elif name == "models":
+                widget = ModelsPanel(self.settings)
+            else:
+                widget = self._make_panel(target, missing)
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{name}")
+            dock.setWidget(widget)
+            # One tab group per area; adding a dock straight into its group avoids Qt
+            # leaving stray tab bars behind from intermediate layouts.
+            if area in first_in_area:
+                self.tabifyDockWidget(first_in_area[area], dock)
+            else:
+                self.addDockWidget(AREAS[area], dock)
+                first_in_area[area] = dock
+            self.docks[name] = dock
+            self.panels[name] = widget
+        for name in ("face", "voice", "timeline"):
+            self.docks[name].raise_()
+        self.resizeDocks([self.docks["face"], self.docks["voice"]], [340, 360],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["timeline"]], [230], Qt.Orientation.Vertical)
+        self._default_state = self.saveState()
+
+    def _make_panel(self, target: str, missing: str) -> QWidget:
+        module_name, cls_name = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                return MissingFeaturePanel(missing)
+            raise
+        return getattr(module, cls_name)(self.ctx)
+
+    def _action(self, menu, text: str, slot, shortcut=None, name: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        if name:
+            action.setObjectName(name)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file = mb.addMenu("&File")
+        self.act_new = self._action(file, "&New", self.new_project, QKeySequence.StandardKey.New,
+                                    "actionNew")
+        self.act_open = self._action(file, "&Open…", lambda: self.open_project(),
+                                     QKeySequence.StandardKey.Open, "actionOpen")
+        self.recent_menu = file.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._fill_recent()
+        file.addSeparator()
+        self.act_save = self._action(file, "&Save", lambda: self.save_project(),
+                                     QKeySequence.StandardKey.Save, "actionSave")
+        self.act_save_as = self._action(file, "Save &As…", lambda: self.save_project(ask=True),
+                                        QKeySequence.StandardKey.SaveAs, "actionSaveAs")
+        file.addSeparator()
+        self.import_menu_anchor = file.addSeparator()
+        export = file.addMenu("&Export")
+        self.act_export_frame = self._action(export, "Current frame as PNG…",
+                                             lambda: self.export_frame(), None,
+                                             "actionExportFrame")
+        self.export_menu = export
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit, "actionQuit")
+
+        edit = mb.addMenu("&Edit")
+        self.act_undo = self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo,
+                                     "actionUndo")
+        self.act_redo = self._action(edit, "&Redo", self.redo, QKeySequence.StandardKey.Redo,
+                                     "actionRedo")
+        edit.addSeparator()
+        self._action(edit, "&Preferences…", self.show_preferences,
+                     QKeySequence.StandardKey.Preferences, "actionPreferences")
+
+        view = mb.addMenu("&View")
+        self._action(view, "&Fit", self.viewport.fit, "F", "actionFit")
+        self._action(view, "&Actual size (1:1)", self.viewport.actual_size, "1", "actionOneToOne")
+        self._action(view, "Zoom &in", lambda: self.viewport.zoom_by(1.25),
+                     QKeySequence.StandardKey.ZoomIn)
+        self._action(view, "Zoom &out", lambda: self.viewport.zoom_by(0.8),
+                     QKeySequence.StandardKey.ZoomOut)
+        view.addSeparator()
+        panels = view.addMenu("&Panels")
+        for dock in self.docks.values():
+            panels.addAction(dock.toggleViewAction())
+        self._action(view, "&Reset layout", self.reset_layout)
+        self.view_menu = view
+
+        help_ = mb.addMenu("&Help")
+        self._action(help_, "&About Digital Human Studio", self.show_about, None, "actionAbout")
+        self.file_menu, self.edit_menu, self.help_menu = file, edit, help_
+
+    # -- layout persistence ----------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        s = self.settings
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+
+    def save_layout(self) -> None:
+        self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        self.settings.window_state = bytes(self.saveState().toBase64()).decode()
+
+    def reset_layout(self) -> None:
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self.restoreState(self._default_state)
+
+    # -- status ----------------------------------------------------------------------------
+    def show_status(self, message: str, ms: int = 5000) -> None:
+        self.statusBar().showMessage(message, ms)
+
+    def set_preview_stats(self, latency_ms: float, fps: float) -> None:
+        self.fps_label.setText(f"Preview: {latency_ms:.0f} ms · {fps:.1f} fps")
+
+    def report_error(self, title: str, text: str) -> QMessageBox:
+        """Show an error without blocking the event loop (a window-modal box)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
+                          self)
+        box.setObjectName("errorBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.show_status(text.splitlines()[0] if text else title, 10000)
+        return box
+
+    def _update_title(self) -> None:
+        star = "*" if self.document.modified else ""
+        self.setWindowTitle(f"{self.document.title}{star} — Digital Human Studio")
+
+    def _update_edit_actions(self) -> None:
+        h = self.document.history
+        self.act_undo.setEnabled(h.can_undo)
+        self.act_redo.setEnabled(h.can_redo)
+        self.act_undo.setText(f"&Undo {h.undo_label}".rstrip())
+        self.act_redo.setText(f"&Redo {h.redo_label}".rstrip())
+
+    # -- edit --------------------------------------------------------------------------------
+    def undo(self) -> None:
+        self.document.history.undo()
+
+    def redo(self) -> None:
+        self.document.history.redo()
+
+    def show_preferences(self) -> None:
+        dlg = PreferencesDialog(self.settings, self)
+        if dlg.exec():
+            dlg.apply()
+            self.apply_settings()
+
+    def apply_settings(self) -> None:
+        self.device = select_device(self.settings.device, self.settings.precision)
+        self.ctx.services["device"] = self.device
+        self.device_label.setText(f"Device: {self.device.label}")
+        self.device_label.setToolTip(self.device.reason)
+        self.autosave_timer.start(self.settings.autosave_interval_s * 1000)
+        self.panels["models"].refresh()
+        self._persist_settings()
+
+    def _persist_settings(self) -> None:
+        try:
+            save_settings(self.settings)
+        except OSError as exc:
+            self.show_status(f"Could not save settings: {exc}")
+
+    # -- files -------------------------------------------------------------------------------
+    def _confirm_discard(self) -> bool:
+        """True if it is fine to drop the current document (saved, or the user agreed)."""
+        if not self.document.modified:
+            return True
+        answer = self.ask_save_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_project()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def ask_save_changes(self) -> QMessageBox.StandardButton:
+        return QMessageBox.question(
+            self, "Unsaved changes", f"Save changes to {self.document.title}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+        )
+
+    def new_project(self) -> None:
+        if self._confirm_discard():
+            self.document.replace(Project(), None)
+
+    def open_project(self, path: str | Path | None = None) -> bool:
+        if not self._confirm_discard():
+            return False
+        if path is None:
+            start = str(Path(self.document.path).parent) if self.document.path else ""
+            path, _ = QFileDialog.getOpenFileName(self, "Open project", start, PROJECT_FILTER)
+            if not path:
+                return False
+        try:
+            loaded = Document.open(path)
+        except StudioError as exc:
+            self.report_error("Cannot open project", str(exc))
+            return False
+        self.document.replace(loaded.project, loaded.path)
+        self.settings.add_recent(loaded.path)
+        self._persist_settings()
+        self.show_status(f"Opened {loaded.path}")
+        return True
+
+    def save_project(self, ask: bool = False) -> bool:
+        target = self.document.path
+        if ask or target is None:
+            start = str(target) if target else f"{self.document.project.name}{PROJECT_SUFFIX}"
+            chosen, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
+            if not chosen:
+                return False
+            target = Path(chosen)
+            if target.suffix != PROJECT_SUFFIX:
+                target = target.with_name(target.name + PROJECT_SUFFIX)
+        try:
+            saved = self.document.save(target)
+        except StudioError as exc:
+            self.report_error("Cannot save project", str(exc))
+            return False
+        self.settings.add_recent(saved)
+        self._persist_settings()
+        self.recovery.discard_own()
+        self._autosave_rev = self.document.history.revision
+        self.show_status(f"Saved {saved}")
+        return True
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        if not self.settings.recent_projects:
+            a = self.recent_menu.addAction("(no recent projects)")
+            a.setEnabled(False)
+            return
+        for p in self.settings.recent_projects:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda checked=False, p=p: self.open_project(p))
+
+    def export_frame(self, path: str | Path | None = None) -> bool:
+        image = self.viewport.image
+        if image is None:
+            self.report_error("Nothing to export", "The viewport shows no image yet.")
+            return False
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export frame", "frame.png",
+                                                  "PNG images (*.png)")
+            if not path:
+                return False
+        if not image.save(str(path), "PNG"):
+            self.report_error("Export failed", f"{path}: could not write the image")
+            return False
+        self.show_status(f"Exported {path}")
+        return True
+
+    # -- autosave and recovery ------------------------------------------------------------------
+    def autosave_now(self) -> bool:
+        """Snapshot the document on this thread (fast), write it on a worker thread."""
+        rev = self.document.history.revision
+        if rev == self._autosave_rev or not self.document.modified:
+            return False
+        self._autosave_rev = rev
+        text = self.document.to_text()
+        store = self.recovery
+        self._autosave_pool.start(_WriteRecovery(
+            store, text, self.document.path, self.document.title,
+            lambda err: self.autosaved.emit(err or str(store.file)),
+        ))
+        return True
+
+    def _on_autosaved(self, message: str) -> None:
+        if message.endswith(".json"):
+            self.show_status(f"Autosaved at {time.strftime('%H:%M:%S')}", 3000)
+        else:
+            self.show_status(f"Autosave failed: {message}", 10000)
+
+    def wait_autosave(self, msecs: int = 5000) -> bool:
+        return self._autosave_pool.waitForDone(msecs)
+
+    def ask_recover(self, entry: RecoveryEntry) -> bool:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.saved_at))
+        what = str(entry.source) if entry.source else "an unsaved project"
+        answer = QMessageBox.question(
+            self, "Recover unsaved work?",
+            f"The studio did not close properly. Autosaved work from {when} on {what} "
+            "was found.\n\nRecover it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def check_recovery(self) -> bool:
+        """Offer the newest snapshot left by a crashed session. True if recovered."""
+        entries = self.recovery.pending()
+        if not entries:
+            return False
+        entry = entries[0]
+        if not self.ask_recover(entry):
+            for e in entries:
+                self.recovery.discard(e)
+            return False
+        try:
+            project = self.recovery.load(entry)
+        except StudioError as exc:
+            self.report_error("Recovery failed", str(exc))
+            return False
+        self.document.replace(project, entry.source, modified=True)
+        self.document.recovered_from = entry.file
+        # Keep the snapshot until the recovered work is saved or autosaved again.
+        self.recovery.discard(entry)
+        self.recovery.write(self.document.to_text(), entry.source, self.document.title)
+        for e in entries[1:]:
+            self.recovery.discard(e)
+        self.show_status("Recovered unsaved work; save it to keep it.", 10000)
+        return True
+
+    # -- about -------------------------------------------------------------------------------
+    def show_about(self) -> QMessageBox:
+        from studio.core.about import LICENCES, versions
+
+        v = versions()
+        rows = "".join(f"<tr><td>{k}</td><td>{val}</td></tr>" for k, val in v.items())
+        lic = "".join(f"<tr><td>{k}</td><td>{val}</td></tr>" for k, val in LICENCES)
+        text = (
+            f"<h3>Digital Human Studio {v['studio']}</h3>"
+            "<p>Author digital humans offline: StyleGAN faces, neural voices, lip-synced "
+            "animation, video.</p>"
+            f"<p>Device: {self.device.label} ({self.device.reason})</p>"
+            f"<table>{rows}</table><h4>Licences</h4><table>{lic}</table>"
+        )
+        box = QMessageBox(QMessageBox.Icon.Information, "About Digital Human Studio", text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("aboutBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    # -- closing -----------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self._confirm_discard():
+            event.ignore()
+            return
+        self.runner.cancel_all()
+        self.runner.wait(3000)
+        self.autosave_timer.stop()
+        self.wait_autosave()
+        self.recovery.discard_own()
+        for panel in self.panels.values():
+            shutdown = getattr(panel, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+        self.save_layout()
+        self._persist_settings()
+        event.accept()

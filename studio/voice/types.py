@@ -1,0 +1,249 @@
+"""Speech data: phones, words, a synthesis result and the timings JSON file.
+
+The timings file (``studio speak --timings``, ``studio align --timings``) is plain JSON::
+
+    {
+      "phonemes": [{"phoneme": "h", "start": 0.035, "end": 0.07}, ...],
+      "words": [{"word": "Hello", "start": 0.035, "end": 0.39}, ...],
+      "duration": 2.93,            # optional: length of the audio in seconds
+      "sentence_ends": [1.88],     # optional: times where sentences end
+      "emphasis": [3]              # optional: indices of emphasised words
+    }
+
+Times are seconds from the start of the audio. Phonemes are IPA for the speech engines
+(``"oʊ"``, ``"dʒ"``, ``"iː"``), ARPAbet for the aligner (``"OW"``, ``"JH"``), and
+``"_"`` (engines) or ``"SIL"`` (aligner) for silence, so that the phonemes tile the audio.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.core.errors import FileFormatError
+
+SILENCE = "_"
+"""The phoneme the speech engines use for pauses and silence."""
+
+_TIME_DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class Phone:
+    """One phoneme and where it sits in the audio, in seconds."""
+
+    phoneme: str
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phoneme": self.phoneme,
+            "start": round(float(self.start), _TIME_DECIMALS),
+            "end": round(float(self.end), _TIME_DECIMALS),
+        }
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of the text and where it is spoken, in seconds."""
+
+    word: str
+    start: float
+    end: float
+    emphasis: bool = False
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "start": round(float(self.start), _TIME_DECIMALS),
+            "end": round(float(self.end), _TIME_DECIMALS),
+        }
+
+
+@dataclass
+class Timings:
+    """Phoneme and word timings without audio (what a timings file holds)."""
+
+    phonemes: list[Phone] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+    duration: float | None = None
+    sentence_ends: list[float] = field(default_factory=list)
+
+    @property
+    def end_time(self) -> float:
+        """The duration if known, else the end of the last phoneme or word."""
+        if self.duration is not None:
+            return self.duration
+        ends = [p.end for p in self.phonemes] + [w.end for w in self.words]
+        return max(ends, default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "phonemes": [p.to_dict() for p in self.phonemes],
+            "words": [w.to_dict() for w in self.words],
+        }
+        if self.duration is not None:
+            data["duration"] = round(float(self.duration), _TIME_DECIMALS)
+        if self.sentence_ends:
+            data["sentence_ends"] = [round(float(t), _TIME_DECIMALS) for t in self.sentence_ends]
+        emphasis = [i for i, w in enumerate(self.words) if w.emphasis]
+        if emphasis:
+            data["emphasis"] = emphasis
+        return data
+
+
+@dataclass
+class SpeechResult:
+    """Audio (float32 mono in [-1, 1]) with the timing of every phoneme and word."""
+
+    audio: np.ndarray
+    sample_rate: int
+    phonemes: list[Phone]
+    words: list[Word]
+    sentence_ends: list[float] = field(default_factory=list)
+    voice: str = ""
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / float(self.sample_rate)
+
+    @property
+    def timings(self) -> Timings:
+        return Timings(
+            list(self.phonemes), list(self.words), self.duration, list(self.sentence_ends)
+        )
+
+    def timings_dict(self) -> dict[str, Any]:
+        return self.timings.to_dict()
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
+def _span(item: Any, key: str, index: int, kind: str) -> tuple[str, float, float]:
+    where = f"{kind}s[{index}]"
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where} must be an object with {key!r}, 'start' and 'end'")
+    for name in (key, "start", "end"):
+        if name not in item:
+            raise ValueError(f"{where} has no {name!r}")
+    label = item[key]
+    if not isinstance(label, str):
+        raise ValueError(f"{where}.{key} must be a string")
+    start = _number(item["start"], f"{where}.start")
+    end = _number(item["end"], f"{where}.end")
+    if start < 0:
+        raise ValueError(f"{where} starts before 0 s ({start})")
+    if end < start:
+        raise ValueError(f"{where} ends ({end}) before it starts ({start})")
+    return label, start, end
+
+
+def timings_from_dict(data: Any) -> Timings:
+    """Validate a parsed timings document. Raises ``ValueError`` saying what is wrong."""
+    if not isinstance(data, Mapping):
+        raise ValueError("a timings file must hold a JSON object")
+    if "phonemes" not in data and "words" not in data:
+        raise ValueError("a timings file needs a 'phonemes' or a 'words' list")
+    lists = {}
+    for kind, key in (("phoneme", "phoneme"), ("word", "word")):
+        items = data.get(kind + "s", [])
+        if not isinstance(items, list):
+            raise ValueError(f"'{kind}s' must be a list")
+        lists[kind] = [_span(item, key, i, kind) for i, item in enumerate(items)]
+    phones = sorted((Phone(*s) for s in lists["phoneme"]), key=lambda p: (p.start, p.end))
+    emphasis = data.get("emphasis", [])
+    if not isinstance(emphasis, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in emphasis
+    ):
+        raise ValueError("'emphasis' must be a list of word indices")
+    emphasised = set(emphasis)
+    words = [Word(*s, emphasis=i in emphasised) for i, s in enumerate(lists["word"])]
+    words.sort(key=lambda w: (w.start, w.end))
+    duration = data.get("duration")
+    if duration is not None:
+        duration = _number(duration, "duration")
+        if duration < 0:
+            raise ValueError("duration must not be negative")
+    ends = data.get("sentence_ends", [])
+    if not isinstance(ends, list):
+        raise ValueError("'sentence_ends' must be a list of times")
+    sentence_ends = sorted(_number(t, "sentence_ends[]") for t in ends)
+    return Timings(phones, words, duration, sentence_ends)
+
+
+def parse_timings(text: str | bytes, path: str | Path | None = None) -> Timings:
+    """Parse timings JSON text. Raises :class:`FileFormatError` naming ``path``."""
+    where = path if path is not None else "<timings>"
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"not valid JSON ({exc})", where) from None
+    try:
+        return timings_from_dict(data)
+    except ValueError as exc:
+        raise FileFormatError(f"not a timings file: {exc}", where) from None
+
+
+def load_timings(path: str | Path) -> Timings:
+    """Read a timings JSON file written by ``studio speak`` / ``studio align``."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileFormatError("file not found", path) from None
+    except OSError as exc:
+        raise FileFormatError(f"cannot read the file ({exc.strerror})", path) from None
+    return parse_timings(raw, path)
+
+
+def dump_timings(timings: Timings | SpeechResult) -> str:
+    if isinstance(timings, SpeechResult):
+        timings = timings.timings
+    return json.dumps(timings.to_dict(), ensure_ascii=False, indent=1)
+
+
+def save_timings(path: str | Path, timings: Timings | SpeechResult) -> Path:
+    """Write a timings JSON file (atomically: temp file then rename)."""
+    from studio.voice.audio_io import atomic_write_bytes
+
+    return atomic_write_bytes(Path(path), dump_timings(timings).encode("utf-8"))
+
+
+def phones_from_any(items: Iterable[Any]) -> list[Phone]:
+    """Phones from :class:`Phone` objects, timings dicts or ``(phoneme, start, end)``."""
+    out = []
+    for item in items:
+        if isinstance(item, Phone):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            out.append(Phone(str(item["phoneme"]), float(item["start"]), float(item["end"])))
+        elif isinstance(item, (tuple, list)):
+            out.append(Phone(str(item[0]), float(item[1]), float(item[2])))
+        else:
+            out.append(Phone(str(item.phoneme), float(item.start), float(item.end)))
+    return out
