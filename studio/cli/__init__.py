@@ -18,6 +18,8 @@ from studio.core.errors import StudioError
 COMMAND_MODULES = [
     "studio.cli.app_cmds",
     "studio.cli.face_cmds",
+    "studio.cli.import_cmds",
+    "studio.cli.ingest_cmds",
     "studio.cli.voice_cmds",
     "studio.cli.synth_cmds",
     "studio.cli.train_cmds",

@@ -34,7 +34,12 @@ class Document:
     def get(self, path: tuple) -> Any:
         node: Any = self.project
         for part in path:
-            node = node[part] if isinstance(node, dict | list) else getattr(node, part)
+            if isinstance(node, dict):
+                node = node.get(part)  # a missing entry reads as None (absent)
+            elif isinstance(node, list):
+                node = node[part]
+            else:
+                node = getattr(node, part)
         return copy.deepcopy(node)
 
     def put(self, path: tuple, value: Any) -> None:

@@ -225,7 +225,8 @@ def project_from_text(text: str, path: Path | None = None) -> Project:
         raise FileFormatError("not a project file: the top level is not a JSON object", path)
     data = migrate(data, path)
     try:
-        return Project.model_validate(data)
+        # strict: a number written as a string is a wrong type, not something to guess at
+        return Project.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         raise FileFormatError(f"invalid project: {_format_validation_error(exc)}", path) from None
 

@@ -1,0 +1,77 @@
+import pytest
+
+from studio.core.document import Document
+from studio.core.errors import StudioError
+
+
+def test_set_undo_redo():
+    doc = Document()
+    seen = []
+    doc.changed.connect(seen.append)
+    doc.set(("avatar", "seed"), 5)
+    doc.set(("avatar", "truncation"), 0.5)
+    assert doc.project.avatar.seed == 5 and doc.modified
+    assert doc.history.undo()
+    assert doc.project.avatar.truncation == 0.7
+    assert doc.history.undo()
+    assert doc.project.avatar.seed == 0
+    assert not doc.modified
+    assert doc.history.redo()
+    assert doc.project.avatar.seed == 5
+    assert ("avatar", "seed") in seen[0]
+
+
+def test_slider_drag_merges_into_one_step():
+    doc = Document()
+    for i in range(200):
+        doc.set(("avatar", "truncation"), 0.7 + i / 1000, merge_key="drag-1")
+    assert doc.project.avatar.truncation == pytest.approx(0.899)
+    doc.history.undo()
+    assert doc.project.avatar.truncation == 0.7
+    assert not doc.history.can_undo
+
+
+def test_separate_gestures_do_not_merge():
+    doc = Document()
+    doc.set(("avatar", "truncation"), 0.5, merge_key="drag")
+    doc.history.close_merge()
+    doc.set(("avatar", "truncation"), 0.4, merge_key="drag")
+    doc.history.undo()
+    assert doc.project.avatar.truncation == 0.5
+
+
+def test_dict_entries_and_removal():
+    doc = Document()
+    doc.set(("avatar", "controls", "smile"), 0.8)
+    assert doc.project.avatar.controls == {"smile": 0.8}
+    doc.history.undo()
+    assert doc.project.avatar.controls == {}
+
+
+def test_invalid_value_is_refused_and_nothing_changes():
+    doc = Document()
+    with pytest.raises(StudioError):
+        doc.set(("avatar", "seed"), -3)
+    assert doc.project.avatar.seed == 0
+    assert not doc.history.can_undo
+
+
+def test_set_many_is_one_step():
+    doc = Document()
+    doc.set_many({("avatar", "seed"): 3, ("avatar", "mix_seed"): 9}, "Randomise")
+    assert doc.history.undo_label == "Randomise"
+    doc.history.undo()
+    assert (doc.project.avatar.seed, doc.project.avatar.mix_seed) == (0, None)
+
+
+def test_save_marks_clean_and_keeps_backup(tmp_path):
+    doc = Document()
+    f = tmp_path / "a.dhproj"
+    doc.set(("name",), "First")
+    doc.save(f)
+    assert not doc.modified
+    doc.set(("name",), "Second")
+    doc.save()
+    assert '"Second"' in f.read_text()
+    assert '"First"' in (tmp_path / "a.dhproj.bak").read_text()
+    assert not list(tmp_path.glob(".*.tmp"))
