@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,10 @@ SILENCE = "_"
 _TIME_DECIMALS = 6
 
 
+def _t(value: float, decimals: int | None) -> float:
+    return float(value) if decimals is None else round(float(value), decimals)
+
+
 @dataclass(frozen=True)
 class Phone:
     """One phoneme and where it sits in the audio, in seconds."""
@@ -46,12 +50,9 @@ class Phone:
     def duration(self) -> float:
         return self.end - self.start
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "phoneme": self.phoneme,
-            "start": round(float(self.start), _TIME_DECIMALS),
-            "end": round(float(self.end), _TIME_DECIMALS),
-        }
+    def to_dict(self, decimals: int | None = _TIME_DECIMALS) -> dict[str, Any]:
+        return {"phoneme": self.phoneme, "start": _t(self.start, decimals),
+                "end": _t(self.end, decimals)}
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,9 @@ class Word:
     def duration(self) -> float:
         return self.end - self.start
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "word": self.word,
-            "start": round(float(self.start), _TIME_DECIMALS),
-            "end": round(float(self.end), _TIME_DECIMALS),
-        }
+    def to_dict(self, decimals: int | None = _TIME_DECIMALS) -> dict[str, Any]:
+        return {"word": self.word, "start": _t(self.start, decimals),
+                "end": _t(self.end, decimals)}
 
 
 @dataclass
@@ -92,15 +90,16 @@ class Timings:
         ends = [p.end for p in self.phonemes] + [w.end for w in self.words]
         return max(ends, default=0.0)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, decimals: int | None = _TIME_DECIMALS) -> dict[str, Any]:
+        """The timings file's JSON object (times rounded to ``decimals``; None: exact)."""
         data: dict[str, Any] = {
-            "phonemes": [p.to_dict() for p in self.phonemes],
-            "words": [w.to_dict() for w in self.words],
+            "phonemes": [p.to_dict(decimals) for p in self.phonemes],
+            "words": [w.to_dict(decimals) for w in self.words],
         }
         if self.duration is not None:
-            data["duration"] = round(float(self.duration), _TIME_DECIMALS)
+            data["duration"] = _t(self.duration, decimals)
         if self.sentence_ends:
-            data["sentence_ends"] = [round(float(t), _TIME_DECIMALS) for t in self.sentence_ends]
+            data["sentence_ends"] = [_t(t, decimals) for t in self.sentence_ends]
         emphasis = [i for i, w in enumerate(self.words) if w.emphasis]
         if emphasis:
             data["emphasis"] = emphasis
@@ -128,8 +127,8 @@ class SpeechResult:
             list(self.phonemes), list(self.words), self.duration, list(self.sentence_ends)
         )
 
-    def timings_dict(self) -> dict[str, Any]:
-        return self.timings.to_dict()
+    def timings_dict(self, decimals: int | None = _TIME_DECIMALS) -> dict[str, Any]:
+        return self.timings.to_dict(decimals)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -222,28 +221,23 @@ def load_timings(path: str | Path) -> Timings:
 
 
 def dump_timings(timings: Timings | SpeechResult) -> str:
+    """Timings as JSON text, one phoneme or word per line."""
     if isinstance(timings, SpeechResult):
         timings = timings.timings
-    return json.dumps(timings.to_dict(), ensure_ascii=False, indent=1)
+    data = timings.to_dict()
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            items = ",\n".join("  " + json.dumps(v, ensure_ascii=False) for v in value)
+            lines.append(f' {json.dumps(key)}: [\n{items}\n ]')
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def save_timings(path: str | Path, timings: Timings | SpeechResult) -> Path:
     """Write a timings JSON file (atomically: temp file then rename)."""
-    from studio.voice.audio_io import atomic_write_bytes
+    from studio.core.atomic import atomic_write_bytes
 
-    return atomic_write_bytes(Path(path), dump_timings(timings).encode("utf-8"))
-
-
-def phones_from_any(items: Iterable[Any]) -> list[Phone]:
-    """Phones from :class:`Phone` objects, timings dicts or ``(phoneme, start, end)``."""
-    out = []
-    for item in items:
-        if isinstance(item, Phone):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            out.append(Phone(str(item["phoneme"]), float(item["start"]), float(item["end"])))
-        elif isinstance(item, (tuple, list)):
-            out.append(Phone(str(item[0]), float(item[1]), float(item[2])))
-        else:
-            out.append(Phone(str(item.phoneme), float(item.start), float(item.end)))
-    return out
+    atomic_write_bytes(Path(path), dump_timings(timings).encode("utf-8"))
+    return Path(path)

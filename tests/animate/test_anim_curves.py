@@ -1,0 +1,85 @@
+"""Curve tracks: interpolation modes, no overshoot, key reduction."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from studio.animate.curves import (
+    evaluate_curve,
+    keys_from_samples,
+    make_key,
+    make_track,
+    validate_track,
+)
+
+
+def keys(*items, interp="linear"):
+    return [make_key(t, v, interp) for t, v in items]
+
+
+def test_linear_step_and_holds():
+    k = keys((0, 0), (1, 1), (2, 0))
+    assert evaluate_curve(k, [-1, 0, 0.5, 1, 1.5, 2, 3]).tolist() == [0, 0, 0.5, 1, 0.5, 0, 0]
+    s = keys((0, 0), (1, 1), interp="step")
+    assert evaluate_curve(s, [0.5, 0.999, 1.0, 2]).tolist() == [0, 0, 1, 1]
+    assert evaluate_curve([], [0, 1]).tolist() == [0, 0]
+    assert evaluate_curve(keys((3, 0.7)), [0, 5]).tolist() == [0.7, 0.7]
+
+
+def test_mixed_interpolation_is_per_segment():
+    k = [make_key(0, 0, "step"), make_key(1, 1, "linear"), make_key(2, 0, "smooth"),
+         make_key(3, 1)]
+    v = evaluate_curve(k, [0.5, 1.5, 2.25, 2.5, 2.75])
+    assert v[0] == 0 and v[1] == pytest.approx(0.5)
+    assert 0 < v[2] < v[3] < v[4] < 1  # smooth: rising inside its keys' range
+
+
+def test_smooth_is_smooth_through_keys():
+    k = keys((0, 0), (1, 1), (2, 3), (3, 3.5), interp="smooth")
+    t = np.linspace(0, 3, 3001)
+    v = evaluate_curve(k, t)
+    assert evaluate_curve(k, [0, 1, 2, 3]).tolist() == pytest.approx([0, 1, 3, 3.5])
+    assert np.all(np.diff(v) >= -1e-12)  # monotone data stays monotone
+    slope = np.diff(v) / np.diff(t)
+    assert np.max(np.abs(np.diff(slope))) < 0.05  # no kinks at the keys (C1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 10), st.floats(-5, 5)), min_size=2, max_size=12,
+                unique_by=lambda x: round(x[0], 3)))
+def test_smooth_never_overshoots(points):
+    points = sorted(points)
+    k = keys(*points, interp="smooth")
+    ts = [key["t"] for key in k]
+    vs = [key["v"] for key in k]
+    t = np.linspace(ts[0], ts[-1], 500)
+    v = evaluate_curve(k, t)
+    seg = np.clip(np.searchsorted(ts, t, side="right") - 1, 0, len(ts) - 2)
+    lo = np.minimum(np.take(vs, seg), np.take(vs, seg + 1))
+    hi = np.maximum(np.take(vs, seg), np.take(vs, seg + 1))
+    assert np.all(v >= lo - 1e-9) and np.all(v <= hi + 1e-9)
+
+
+def test_keys_from_samples_stay_within_tolerance():
+    t = np.linspace(0, 2, 201)
+    v = 0.5 + 0.4 * np.sin(2 * np.pi * 1.3 * t) * np.exp(-t)
+    for interp in ("linear", "smooth"):
+        k = keys_from_samples(t, v, tolerance=0.01, interp=interp)
+        assert len(k) < 40
+        assert np.max(np.abs(evaluate_curve(k, t) - v)) <= 0.01 + 1e-6
+
+
+def test_tracks_are_json_and_validated():
+    track = make_track("mouth_open", keys((0, 0), (0.1, 0.8)))
+    assert json.loads(json.dumps(track)) == track
+    assert validate_track(track) == []
+    assert validate_track({"channel": "", "keys": [{"t": 1, "v": 0}, {"t": 0, "v": "x"}]}) == [
+        "a track needs a 'channel' name", "keys[1] is earlier than the key before it",
+        "keys[1].v must be a finite number"]
+    with pytest.raises(ValueError):
+        make_key(0, 0, "bezier")
