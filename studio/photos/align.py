@@ -104,9 +104,7 @@ def _blurred_reflect_pad(
     """Pad (left, top, right, bottom) by reflection, blurring and fading the new area."""
     left, top, right, bottom = pad
     mode = "reflect" if min(img.shape[:2]) >= 2 else "edge"
-    out = np.pad(
-        img.astype(np.float32), ((top, bottom), (left, right), (0, 0)), mode=mode
-    )
+    out = np.pad(img.astype(np.float32), ((top, bottom), (left, right), (0, 0)), mode=mode)
     h, w = out.shape[:2]
     yy = np.arange(h, dtype=np.float32)[:, None]
     xx = np.arange(w, dtype=np.float32)[None, :]
@@ -161,26 +159,32 @@ def align_face(
 
     # Pad where the quad leaves the photo: reflect, blur and fade towards the median colour.
     h, w = img.shape[:2]
-    pad = [max(-x0 + border, 0), max(-y0 + border, 0), max(x1 - w + border, 0), max(y1 - h + border, 0)]
+    pad = [
+        max(-x0 + border, 0),
+        max(-y0 + border, 0),
+        max(x1 - w + border, 0),
+        max(y1 - h + border, 0),
+    ]
     if padding and max(pad) > border - 4:
         p = max(int(round(qsize * 0.3)), 1)
         pad = [max(v, p) for v in pad]
         img = _blurred_reflect_pad(img, (pad[0], pad[1], pad[2], pad[3]), qsize)
         quad = quad + np.array([pad[0], pad[1]])
 
-    # Resample the quad at up to 4x the output size, then area-reduce to the output size.
+    # Resample the quad at up to 4x the output size (at least the quad's own resolution),
+    # then area-reduce to the output size.
     factor = min(4, max(1, math.ceil(qsize / size)))
     tsize = size * factor
     ul, ll, _, ur = quad + 0.5
     a = np.column_stack([(ur - ul) / tsize, (ll - ul) / tsize])
     offset = a @ np.array([0.5, 0.5]) + ul - 0.5
     m = np.column_stack([a, offset])
-    interp = cv2.INTER_LINEAR if factor > 1 else cv2.INTER_CUBIC
+    # The warp enlarges (tsize >= qsize after the shrink), so cubic interpolation keeps detail.
     out = cv2.warpAffine(
         np.ascontiguousarray(img),
         m,
         (tsize, tsize),
-        flags=interp | cv2.WARP_INVERSE_MAP,
+        flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
     if factor > 1:
