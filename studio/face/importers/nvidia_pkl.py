@@ -18,7 +18,6 @@ import numpy as np
 
 from studio.core.errors import FileFormatError
 from studio.face.importers.safe_pickle import (
-    EasyDict,
     PersistentObject,
     PickleRefused,
     load_restricted,
@@ -122,20 +121,22 @@ def read_nvidia_pickle(path: str | Path) -> NvidiaPickle:
 # --------------------------------------------------------------------------- module states
 
 
-def plain_data(value: Any) -> Any:
+def plain_data(value: Any, _depth: int = 0) -> Any:
     """JSON-ready copy of kwargs read from a pickle (EasyDict/OrderedDict -> dict, numpy
     scalars -> Python numbers, tuples -> lists). Anything else becomes its ``repr``."""
+    if _depth > 32:
+        raise FileFormatError("its network settings are nested too deeply")
     if isinstance(value, dict):
-        return {str(k): plain_data(v) for k, v in value.items()}
+        return {str(k): plain_data(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain_data(v) for v in value]
+        return [plain_data(v, _depth + 1) for v in value]
     if isinstance(value, bool | int | float | str) or value is None:
         return value
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 4096:
         return value.tolist()
-    return repr(value)
+    return f"<{type(value).__name__}>"
 
 
 def _state(obj: PersistentObject, what: str) -> dict[str, Any]:
@@ -144,22 +145,35 @@ def _state(obj: PersistentObject, what: str) -> dict[str, Any]:
     return obj.state
 
 
+def _children(o: PersistentObject, where: str) -> dict[str, Any]:
+    modules = o.state.get("_modules") or {}
+    if not isinstance(modules, dict):
+        raise FileFormatError(f"module {where or '(root)'} has a malformed state")
+    return modules
+
+
 def module_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, Any]:
     """The ``state_dict()`` of a pickled module, keys and order as torch would give them."""
     import torch
 
     out: dict[str, Any] = {}
+    seen: set[int] = set()
 
     def walk(o: PersistentObject, pre: str, depth: int) -> None:
+        where = pre.rstrip(".")
         if depth > 64:
-            raise FileFormatError("network modules are nested too deeply")
-        st = _state(o, pre.rstrip(".") or "the network")
+            raise FileFormatError("its network modules are nested too deeply")
+        if id(o) in seen:
+            raise FileFormatError(f"module {where or '(root)'} appears twice in the network")
+        seen.add(id(o))
+        st = _state(o, where or "the network")
         params = st.get("_parameters") or {}
         buffers = st.get("_buffers") or {}
         skip = st.get("_non_persistent_buffers_set") or set()
-        modules = st.get("_modules") or {}
-        if not all(isinstance(d, dict) for d in (params, buffers, modules)):
-            raise FileFormatError(f"module {pre.rstrip('.') or '(root)'} has a malformed state")
+        if not isinstance(params, dict) or not isinstance(buffers, dict):
+            raise FileFormatError(f"module {where or '(root)'} has a malformed state")
+        if not isinstance(skip, set | frozenset | list | tuple):
+            raise FileFormatError(f"module {where or '(root)'} has a malformed state")
         for kind, entries in (("parameter", params), ("buffer", buffers)):
             for name, t in entries.items():
                 if t is None or (kind == "buffer" and name in skip):
@@ -167,7 +181,7 @@ def module_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, Any]
                 if not isinstance(t, torch.Tensor):
                     raise FileFormatError(f"{kind} {pre}{name} is not a tensor")
                 out[f"{pre}{name}"] = t
-        for name, child in modules.items():
+        for name, child in _children(o, where).items():
             if child is None:
                 continue
             if not isinstance(child, PersistentObject):
@@ -179,14 +193,18 @@ def module_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, Any]
 
 
 def _class_names(obj: PersistentObject) -> set[str]:
-    names = {obj.class_name}
+    names: set[str] = set()
+    seen: set[int] = set()
     stack = [obj]
     while stack:
         o = stack.pop()
-        for child in (o.state.get("_modules") or {}).values():
-            if isinstance(child, PersistentObject):
-                names.add(child.class_name)
-                stack.append(child)
+        if id(o) in seen or len(seen) > 100_000:
+            continue
+        seen.add(id(o))
+        names.add(o.class_name)
+        modules = o.state.get("_modules") or {}
+        if isinstance(modules, dict):
+            stack.extend(c for c in modules.values() if isinstance(c, PersistentObject))
     return names
 
 
@@ -211,13 +229,14 @@ def network_kind(obj: PersistentObject) -> str:
     flat = set(kwargs) | (set(synth) if isinstance(synth, dict) else set())
     if flat & STYLEGAN3_OPTIONS:
         return "stylegan3"
-    syn = (obj.state.get("_modules") or {}).get("synthesis")
+    syn = _children(obj, "").get("synthesis")
     if isinstance(syn, PersistentObject):
-        mods = syn.state.get("_modules") or {}
+        mods = _children(syn, "synthesis")
         if "input" in mods:
             return "stylegan3"
         b4 = mods.get("b4")
-        if isinstance(b4, PersistentObject) and "const" in (b4.state.get("_parameters") or {}):
+        params = b4.state.get("_parameters") if isinstance(b4, PersistentObject) else None
+        if isinstance(params, dict) and "const" in params:
             return "stylegan2"
     return "unknown"
 
@@ -253,6 +272,8 @@ def generator_kwargs(obj: PersistentObject) -> tuple[dict[str, Any], list[str]]:
     for key in [k for k in raw if k not in _G_TOP]:
         synthesis.setdefault(key, raw.pop(key))
     notes: list[str] = []
+    if synthesis.get("init_res") == [4, 4]:  # some forks record the (standard) first block size
+        synthesis.pop("init_res")
     for key in sorted(set(synthesis) & IGNORED_SYNTHESIS_OPTIONS):
         synthesis.pop(key)
         notes.append(f"dropped the training speed option {key}")
@@ -321,10 +342,3 @@ def _fresh(sd: dict[str, Any]) -> dict[str, Any]:
             t = t.float()
         out[k] = t.clone(memory_format=torch.contiguous_format)
     return out
-
-
-def easy(value: Any) -> Any:
-    """For tests and tools: wrap nested kwargs the way NVIDIA's code does (EasyDict)."""
-    if isinstance(value, dict):
-        return EasyDict({k: easy(v) for k, v in value.items()})
-    return value

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
+import pickletools
+import re
 import warnings
 from collections.abc import Callable
 from typing import IO, Any
@@ -101,9 +104,17 @@ def _load_from_bytes(data: Any) -> Any:
         try:
             storage = torch.load(io.BytesIO(bytes(data)), weights_only=True, map_location="cpu")
         except pickle.UnpicklingError as exc:
-            raise PickleRefused(f"tensor storage refused by torch's weights-only loader: {exc}")
-        except (RuntimeError, EOFError, ValueError, OSError) as exc:
-            raise PickleRefused(f"tensor storage is damaged ({exc})") from None
+            m = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            what = f" (it refers to {m.group(1)})" if m else ""
+            raise PickleRefused(
+                f"tensor storage refused by torch's weights-only loader{what}",
+                global_name=m.group(1) if m else None,
+            ) from None
+        except Exception as exc:  # torch raises many kinds for malformed bytes
+            text = str(exc).strip().splitlines()
+            raise PickleRefused(
+                f"tensor storage is damaged ({text[0][:160] if text else type(exc).__name__})"
+            ) from None
     if not isinstance(storage, torch.storage.TypedStorage | torch.UntypedStorage):
         raise PickleRefused("tensor storage bytes hold something other than a storage")
     return storage
@@ -145,6 +156,8 @@ def _rebuild_tensor_v2(
         raise PickleRefused("tensor size and stride disagree")
     itemsize = torch.empty((), dtype=dtype).element_size()
     numel = untyped.nbytes() // itemsize
+    if math.prod(size) > numel:  # no stride-0 blow-ups: a tensor never outgrows its data
+        raise PickleRefused("a tensor claims more elements than its storage holds")
     if all(s > 0 for s in size):
         extent = storage_offset + sum((s - 1) * st for s, st in zip(size, stride, strict=True)) + 1
         if extent > numel:
@@ -244,17 +257,33 @@ def looks_like_pickle(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def load_restricted(f: IO[bytes]) -> Any:
-    """Unpickle ``f`` with :class:`RestrictedUnpickler`.
+def check_structure(data: bytes) -> int:
+    """Walk the opcode stream without building anything: catches truncation, bad opcodes
+    and length fields that point past the end of the file before the real load (which
+    would allocate what a length field claims). Returns the number of opcodes."""
+    count = 0
+    try:
+        for _ in pickletools.genops(io.BytesIO(data)):
+            count += 1
+    except (ValueError, UnicodeDecodeError) as exc:
+        text = str(exc)
+        if "exhausted" in text or ("only" in text and "remain" in text):
+            raise PickleRefused("it ends early (truncated download?)") from None
+        raise PickleRefused(f"it is damaged ({text[:160]})") from None
+    return count
+
+
+def load_restricted(source: bytes | bytearray | IO[bytes]) -> Any:
+    """Unpickle ``source`` (bytes or a binary file) with :class:`RestrictedUnpickler`.
 
     Raises :class:`PickleRefused` for a forbidden reference, a damaged or truncated file,
     or a file that is not a pickle; nothing in the file is executed.
     """
-    head = f.read(2)
-    if not looks_like_pickle(head):
+    data = bytes(source) if isinstance(source, bytes | bytearray) else source.read()
+    if not looks_like_pickle(data[:2]):
         raise PickleRefused("it is not a binary pickle (protocol 2 to 5)")
-    f.seek(-len(head), io.SEEK_CUR)
-    unpickler = RestrictedUnpickler(f)
+    check_structure(data)
+    unpickler = RestrictedUnpickler(io.BytesIO(data))
     try:
         return unpickler.load()
     except PickleRefused:
@@ -266,4 +295,4 @@ def load_restricted(f: IO[bytes]) -> Any:
     except RecursionError:
         raise PickleRefused("it is nested too deeply to be a network pickle") from None
     except Exception as exc:  # anything else a malformed opcode stream raises
-        raise PickleRefused(f"it is damaged ({type(exc).__name__}: {exc})") from None
+        raise PickleRefused(f"it is damaged ({type(exc).__name__}: {str(exc)[:160]})") from None
