@@ -60,12 +60,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     models, problems = scan_models(settings.all_model_dirs())
-    try:
-        from studio.voice.catalog import packaged_voice_entries
+    from studio.voice.voices import packaged_voice_entries
 
-        models += list(packaged_voice_entries())
-    except ImportError:
-        pass
+    models += packaged_voice_entries()
     flags = cpu_flags()
     info = {
         "device": {"selected": choice.device, "precision": choice.precision,

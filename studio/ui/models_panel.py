@@ -46,14 +46,9 @@ class ModelsPanel(QWidget):
 
     def extra_entries(self) -> list[ModelEntry]:
         """Models that ship inside packages (e.g. the default Piper voice)."""
-        try:
-            from studio.voice.catalog import packaged_voice_entries
-        except ImportError:
-            return []
-        try:
-            return list(packaged_voice_entries())
-        except Exception:  # noqa: BLE001 - a broken package must not break the panel
-            return []
+        from studio.voice.voices import packaged_voice_entries
+
+        return packaged_voice_entries()
 
     def refresh(self) -> None:
         entries, problems = scan_models(self.settings.all_model_dirs())

@@ -263,3 +263,19 @@ def choose_voice(language: str, folders: Sequence[str | Path] = ()) -> VoiceInfo
             if have == want if exact else have.split("-")[0] == want.split("-")[0]:
                 return voice
     return espeak_voice(want)
+
+
+def packaged_voice_entries() -> list:
+    """Voices that ship inside installed packages, as model-registry entries."""
+    from studio.core.model_registry import ModelEntry
+
+    try:
+        voices = bundled_voices()
+    except Exception:  # noqa: BLE001 - a broken package must not break model listing
+        return []
+    return [
+        ModelEntry("voice", v.name, v.model or Path(v.id),
+                   {"language": v.language, "sample_rate": v.sample_rate,
+                    "license": v.license, "packaged": "yes"})
+        for v in voices
+    ]

@@ -1,0 +1,151 @@
+"""Face panel: live preview off the UI thread, newest request wins, edits are undoable."""
+
+import threading
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from studio.core import paths
+from studio.core.settings import Settings
+from studio.ui.imageutil import from_qimage
+
+torch = pytest.importorskip("torch")
+
+
+def _tiny_model(path, seed=0, resolution=32):
+    from studio.face.generator import Generator
+    from studio.face.model_file import save_face_model
+
+    torch.manual_seed(seed)
+    G = Generator(z_dim=32, w_dim=32, img_resolution=resolution, img_channels=3,
+                  mapping_kwargs={"num_layers": 2},
+                  synthesis_kwargs={"channel_base": 512, "channel_max": 32})
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.1)
+        G.mapping.w_avg.copy_(G.mapping(torch.randn(64, 32), None).mean(dim=(0, 1)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_face_model(path, G, name=f"Tiny {seed}", source="tests", training={"untrained": True})
+    return path
+
+
+@pytest.fixture
+def face_window(qtbot):
+    from studio.ui.main_window import MainWindow
+
+    _tiny_model(paths.user_models_dir() / "face" / "tiny.safetensors")
+    w = MainWindow(Settings(device="cpu", precision="fp32"), offer_recovery=False)
+    w.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    w.show()
+    panel = w.panels["face"]
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    yield w
+    w.close()
+
+
+def _shown(window):
+    return from_qimage(window.viewport.image)[..., :3]
+
+
+def test_first_frame_appears(face_window):
+    panel = face_window.panels["face"]
+    assert face_window.viewport.image is not None
+    assert face_window.viewport.image.width() == 32
+    assert "32×32" in panel.model_info.text()
+    assert "Preview:" in face_window.fps_label.text() and "ms" in face_window.fps_label.text()
+
+
+def test_truncation_drag_is_live_and_one_undo_step(face_window, qtbot):
+    panel = face_window.panels["face"]
+    doc = face_window.document
+    before = _shown(face_window)
+    slider = panel.trunc
+    engine = face_window.ctx.services["face_engine"]
+    render_threads = []
+    real_render = engine.render
+
+    def spy(*args, **kwargs):
+        render_threads.append(threading.current_thread())
+        return real_render(*args, **kwargs)
+
+    engine.render = spy
+    # a drag: press, many value changes, release — rendered off the UI thread
+    slider.sliderPressed.emit()
+    for v in range(70, 20, -2):
+        slider.setValue(v)
+    slider.sliderReleased.emit()
+    assert doc.project.avatar.truncation == pytest.approx(0.22)
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    after = _shown(face_window)
+    assert render_threads and threading.main_thread() not in render_threads
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 1.0
+    # one undo restores the previous image exactly
+    face_window.act_undo.trigger()
+    assert doc.project.avatar.truncation == pytest.approx(0.7)
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    qtbot.wait(50)
+    assert np.array_equal(_shown(face_window), before)
+
+
+def test_newest_request_wins(face_window, qtbot):
+    panel = face_window.panels["face"]
+    preview = panel.preview
+    start = preview.rendered
+    for seed in range(1, 40):
+        face_window.document.set(("avatar", "seed"), seed)
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    assert preview.rendered - start < 39  # stale requests were skipped
+    # the picture on screen is the one for the last seed
+    engine = face_window.ctx.services["face_engine"]
+    expected = engine.render(engine.ws_for(39, 0.7))
+    assert np.array_equal(_shown(face_window), expected)
+
+
+def test_seed_buttons_and_locks(face_window, qtbot):
+    panel = face_window.panels["face"]
+    doc = face_window.document
+    qtbot.mouseClick(panel.next_btn, Qt.MouseButton.LeftButton)
+    assert doc.project.avatar.seed == 1
+    qtbot.mouseClick(panel.prev_btn, Qt.MouseButton.LeftButton)
+    assert doc.project.avatar.seed == 0
+    panel.lock_seed.setChecked(True)
+    assert "seed" in doc.project.avatar.locks
+    qtbot.mouseClick(panel.rand_btn, Qt.MouseButton.LeftButton)
+    assert doc.project.avatar.seed == 0  # locked
+    panel.lock_seed.setChecked(False)
+    qtbot.mouseClick(panel.rand_btn, Qt.MouseButton.LeftButton)
+    assert doc.project.avatar.seed != 0
+
+
+def test_style_mixing_changes_the_face(face_window, qtbot):
+    panel = face_window.panels["face"]
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    before = _shown(face_window)
+    panel.mix_seed.setValue(5)
+    panel.mix_on.setChecked(True)
+    panel.mix_from.setValue(2)
+    panel.mix_to.setValue(6)
+    a = face_window.document.project.avatar
+    assert a.mix_seed == 5 and tuple(a.mix_layers) == (2, 6)
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    qtbot.wait(50)
+    assert not np.array_equal(_shown(face_window), before)
+
+
+def test_broken_model_file_is_reported(qtbot):
+    from studio.ui.main_window import MainWindow
+
+    bad = paths.user_models_dir() / "face" / "broken.safetensors"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(b"not a model at all")
+    w = MainWindow(Settings(), offer_recovery=False)
+    qtbot.addWidget(w)
+    panel = w.panels["face"]
+    qtbot.waitUntil(panel.is_ready, timeout=5000)
+    assert "No face model" in w.viewport._message
+    assert panel.model_combo.isEnabled() is False
+    w.close()
