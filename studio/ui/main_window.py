@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from studio.core.devices import select_device
 from studio.core.document import Document
 from studio.core.errors import StudioError
+from studio.core.jobs import Job, JobState, Progress
 from studio.core.project import PROJECT_SUFFIX, Project
 from studio.core.recovery import RecoveryEntry, RecoveryStore
 from studio.core.settings import Settings, save_settings
@@ -87,6 +88,8 @@ class MainWindow(QMainWindow):
         self.recovery = recovery or RecoveryStore()
         self.device = select_device(settings.device, settings.precision)
         self.runner = JobRunner(parent=self)
+        self._job_callbacks: dict[int, object] = {}
+        self.runner.finished.connect(self._on_job_finished)
         self.viewport = Viewport()
         self.viewport.set_message("No face model loaded yet")
         self.setCentralWidget(self.viewport)
@@ -199,7 +202,10 @@ class MainWindow(QMainWindow):
         self.act_save_as = self._action(file, "Save &As…", lambda: self.save_project(ask=True),
                                         QKeySequence.StandardKey.SaveAs, "actionSaveAs")
         file.addSeparator()
-        self.import_menu_anchor = file.addSeparator()
+        self.act_import_model = self._action(file, "&Import Model…", lambda: self.import_model(),
+                                             None, "actionImportModel")
+        self.act_import_model.setToolTip("Import a StyleGAN2 checkpoint (NVIDIA .pkl or "
+                                         "rosinality .pt) as a face model")
         export = file.addMenu("&Export")
         self.act_export_frame = self._action(export, "Current frame as PNG…",
                                              lambda: self.export_frame(), None,
@@ -396,6 +402,50 @@ class MainWindow(QMainWindow):
             return False
         self.show_status(f"Exported {path}")
         return True
+
+    def import_model(self, path: str | Path | None = None) -> Job | None:
+        """Import a StyleGAN2 checkpoint as a job; the new model is selected when done."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Import face model", "",
+                "StyleGAN2 checkpoints (*.pkl *.pt *.pth);;All files (*)")
+            if not path:
+                return None
+        from studio.core import paths
+        from studio.face.importers import import_checkpoint
+
+        def import_job(ctx, source: Path):
+            yield Progress(None, f"Reading {source.name} (nothing in it is executed)")
+            return import_checkpoint(source, models_dir=paths.user_models_dir())
+
+        job = Job(f"Import {Path(path).name}", import_job, Path(path))
+        self.when_finished(job, self._import_finished)
+        self.runner.start(job)
+        self.docks["jobs"].raise_()
+        return job
+
+    def when_finished(self, job: Job, callback) -> None:
+        """Call ``callback(job)`` on the UI thread when ``job`` ends."""
+        self._job_callbacks[job.id] = callback
+
+    def _on_job_finished(self, job: Job) -> None:
+        callback = self._job_callbacks.pop(job.id, None)
+        if callback is not None:
+            callback(job)
+
+    def _import_finished(self, job: Job) -> None:
+        if job.state is JobState.FAILED:
+            self.report_error("Import failed", job.error or "unknown error")
+            return
+        if job.state is not JobState.DONE:
+            return
+        out = Path(job.result)
+        self.panels["models"].refresh()
+        face = self.panels.get("face")
+        if hasattr(face, "refresh_models"):
+            face.refresh_models()
+            self.document.set(("avatar", "model"), f"library:{out.name}", "Use imported model")
+        self.show_status(f"Imported {out.name}", 8000)
 
     # -- autosave and recovery ------------------------------------------------------------------
     def autosave_now(self) -> bool:

@@ -149,3 +149,37 @@ def test_broken_model_file_is_reported(qtbot):
     assert "No face model" in w.viewport._message
     assert panel.model_combo.isEnabled() is False
     w.close()
+
+
+def test_import_model_from_file_menu(face_window, qtbot, tmp_path, monkeypatch):
+    """File → Import Model… converts a rosinality checkpoint and selects it."""
+    from PySide6.QtWidgets import QFileDialog
+
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "face"))
+    from import_fixtures import rosinality_generator_state, write_rosinality_export
+
+    sd = rosinality_generator_state(seed=3)
+    latent_avg = torch.randn(sd["style.1.weight"].shape[0]) * 0.1
+    ckpt = write_rosinality_export(tmp_path / "artist.pt", sd, latent_avg)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(ckpt), ""))
+    face_window.act_import_model.trigger()
+    doc = face_window.document
+    qtbot.waitUntil(lambda: doc.project.avatar.model == "library:artist.safetensors",
+                    timeout=30000)
+    assert (paths.user_models_dir() / "face" / "artist.safetensors").is_file()
+    panel = face_window.panels["face"]
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    assert "artist" in panel.model_combo.currentText().lower() or panel.models
+
+
+def test_import_of_hostile_file_reports_error(face_window, qtbot, tmp_path):
+    bad = tmp_path / "evil.pkl"
+    bad.write_bytes(b"\x80\x04cos\nsystem\n(S'echo pwned'\ntR.")
+    job = face_window.import_model(bad)
+    qtbot.waitUntil(lambda: job.state.finished, timeout=10000)
+    qtbot.wait(50)
+    boxes = [w for w in face_window.findChildren(QMessageBox) if w.objectName() == "errorBox"]
+    assert boxes and "evil.pkl" in boxes[-1].text()
