@@ -153,10 +153,10 @@ def test_broken_model_file_is_reported(qtbot):
 
 def test_import_model_from_file_menu(face_window, qtbot, tmp_path, monkeypatch):
     """File → Import Model… converts a rosinality checkpoint and selects it."""
-    from PySide6.QtWidgets import QFileDialog
-
     import sys
     from pathlib import Path
+
+    from PySide6.QtWidgets import QFileDialog
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "face"))
     from import_fixtures import rosinality_generator_state, write_rosinality_export
