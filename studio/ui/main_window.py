@@ -11,9 +11,11 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QWidget,
 )
 
@@ -149,7 +151,15 @@ class MainWindow(QMainWindow):
                 widget = self._make_panel(target, missing)
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
-            dock.setWidget(widget)
+            if name in ("face", "refine", "voice", "training"):
+                # tall control panels scroll rather than forcing a minimum window height
+                scroll = QScrollArea()
+                scroll.setWidgetResizable(True)
+                scroll.setFrameShape(QFrame.Shape.NoFrame)
+                scroll.setWidget(widget)
+                dock.setWidget(scroll)
+            else:
+                dock.setWidget(widget)
             # One tab group per area; adding a dock straight into its group avoids Qt
             # leaving stray tab bars behind from intermediate layouts.
             if area in first_in_area:

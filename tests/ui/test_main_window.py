@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMessageBox
 
 from studio.cli import main as cli_main
 from studio.core.jobs import Job, JobError, Progress
@@ -19,9 +19,9 @@ from studio.ui.imageutil import from_qimage
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _error_boxes():
-    return [w for w in QApplication.topLevelWidgets()
-            if isinstance(w, QMessageBox) and w.objectName() == "errorBox" and w.isVisible()]
+def _error_boxes(window):
+    return [w for w in window.findChildren(QMessageBox)
+            if w.objectName() == "errorBox" and w.isVisible()]
 
 
 def test_window_has_docks_menus_status(window):
@@ -73,7 +73,7 @@ def test_corrupted_project_from_gui_gives_message_and_leaves_file(window, tmp_pa
     window.document.history.mark_clean()
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
     window.act_open.trigger()
-    boxes = _error_boxes()
+    boxes = _error_boxes(window)
     assert boxes and "broken.dhproj" in boxes[0].text() and "not valid JSON" in boxes[0].text()
     assert bad.read_bytes() == before
     assert window.document.project.name == "Keep me"
