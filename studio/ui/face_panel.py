@@ -65,6 +65,8 @@ class FacePanel(QWidget):
     def _build(self) -> None:
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("faceModel")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(12)
         self.model_combo.activated.connect(self._on_model_chosen)
         self.model_info = QLabel()
         self.model_info.setObjectName("hint")
@@ -86,10 +88,16 @@ class FacePanel(QWidget):
         self.lock_seed = QCheckBox("Lock")
         self.lock_seed.setToolTip("Keep this identity when randomising")
         self.lock_seed.toggled.connect(lambda on: self._set_lock("seed", on))
+        for b in (self.prev_btn, self.next_btn):
+            b.setFixedWidth(30)
         seed_row = QHBoxLayout()
-        for w in (self.seed, self.prev_btn, self.next_btn, self.rand_btn, self.lock_seed):
+        for w in (self.seed, self.prev_btn, self.next_btn):
             seed_row.addWidget(w)
         seed_row.setStretch(0, 1)
+        seed_row2 = QHBoxLayout()
+        seed_row2.addWidget(self.rand_btn)
+        seed_row2.addWidget(self.lock_seed)
+        seed_row2.addStretch(1)
 
         self.trunc = QSlider(Qt.Orientation.Horizontal)
         self.trunc.setObjectName("faceTruncation")
@@ -151,6 +159,7 @@ class FacePanel(QWidget):
         form.addRow("Model", self.model_combo)
         form.addRow("", self.model_info)
         form.addRow("Seed", seed_row)
+        form.addRow("", seed_row2)
         form.addRow("Truncation", trunc_row)
         form.addRow("Noise", self.noise)
         layout = QVBoxLayout(self)

@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
                 scroll = QScrollArea()
                 scroll.setWidgetResizable(True)
                 scroll.setFrameShape(QFrame.Shape.NoFrame)
+                scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
                 scroll.setWidget(widget)
                 dock.setWidget(scroll)
             else:
@@ -171,7 +172,7 @@ class MainWindow(QMainWindow):
             self.panels[name] = widget
         for name in ("face", "voice", "timeline"):
             self.docks[name].raise_()
-        self.resizeDocks([self.docks["face"], self.docks["voice"]], [340, 360],
+        self.resizeDocks([self.docks["face"], self.docks["voice"]], [360, 380],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["timeline"]], [230], Qt.Orientation.Vertical)
         self._default_state = self.saveState()
