@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
             self.docks[name].raise_()
         self.resizeDocks([self.docks["face"], self.docks["voice"]], [360, 380],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["timeline"]], [230], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["timeline"]], [170], Qt.Orientation.Vertical)
         self._default_state = self.saveState()
 
     def _make_panel(self, target: str, missing: str) -> QWidget:
