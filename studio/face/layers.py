@@ -449,3 +449,68 @@ class MinibatchStdLayer(nn.Module):
         y = (y + 1e-8).sqrt().mean(dim=[2, 3, 4])  # [n/g, F]
         y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w)
         return torch.cat([x, y], dim=1)
+
+
+# --------------------------------------------------------------------------- polyphase forms
+#
+# A 2x upsampling convolution (zero insertion, kernel K, low-pass filter) equals four ordinary
+# convolutions of the low-resolution input, one per output phase, interleaved afterwards.
+# Running them as one dense 3x3 convolution with 4x the output channels is much faster on
+# CPUs (oneDNN/AMX) than a transposed convolution followed by a depthwise filter, and it
+# folds the filter in for free.
+
+
+def full_conv2d_taps(w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Full 2-D convolution of every ``w[o, i]`` (``[O, I, k, k]``) with ``f`` (``[t, t]``),
+    returned taps-first: ``[k+t-1, k+t-1, O, I]``."""
+    o, i, k, _ = w.shape
+    t = f.shape[-1]
+    w_taps = w.permute(2, 3, 0, 1).contiguous()  # [k, k, O, I]
+    out = w.new_zeros(k + t - 1, k + t - 1, o, i)
+    for a in range(t):
+        for b in range(t):
+            out[a : a + k, b : b + k].add_(w_taps, alpha=float(f[a, b]))
+    return out
+
+
+def polyphase_kernels(taps: torch.Tensor, center: int) -> torch.Tensor:
+    """Split a kernel that acts on the zero-inserted 2x grid (taps-first ``[L, L, O, I]``)
+    into four 3x3 kernels on the low resolution grid:
+    ``out[o, 2u+ry, 2v+rx] = sum_e x[u+ey, v+ex] * K[ry+c-2ey, rx+c-2ex]``.
+    Returns ``[4*O, I, 3, 3]`` ordered phase-major: ``(ry*2 + rx) * O + o``."""
+    length, _, o, i = taps.shape
+    out = taps.new_zeros(2, 2, 3, 3, o, i)
+    for ry in range(2):
+        for rx in range(2):
+            for ey in range(3):
+                for ex in range(3):
+                    a = ry + center - 2 * (ey - 1)
+                    b = rx + center - 2 * (ex - 1)
+                    if 0 <= a < length and 0 <= b < length:
+                        out[ry, rx, ey, ex] = taps[a, b]
+    return out.permute(0, 1, 4, 5, 2, 3).reshape(4 * o, i, 3, 3)
+
+
+def up_conv_polyphase_kernel(weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """The 3x3 upsampling SynthesisLayer conv (transposed conv, then the filter with gain 4)
+    as ``[O*4, I, 3, 3]`` polyphase kernels; apply with padding 1 and :func:`phase_shuffle`."""
+    assert weight.shape[-1] == 3 and f.shape[-1] == 4, "polyphase form needs 3x3 conv, 4-tap filter"
+    return polyphase_kernels(full_conv2d_taps(weight.float(), f.float() * 4.0), center=2)
+
+
+def upsample_polyphase_kernel(f: torch.Tensor) -> torch.Tensor:
+    """:func:`upsample_2x` as ``[4, 1, 3, 3]`` polyphase kernels (padding 1, phase_shuffle)."""
+    assert f.shape[-1] == 4, "polyphase form needs a 4-tap filter"
+    return polyphase_kernels((f.double() * 4.0)[:, :, None, None], center=1)
+
+
+def phase_shuffle(y: torch.Tensor) -> torch.Tensor:
+    """``[N, 4*O, H, W]`` (phase-major, see :func:`polyphase_kernels`) -> ``[N, O, 2H, 2W]``,
+    keeping the memory format of ``y``."""
+    n, c4, h, w = y.shape
+    o = c4 // 4
+    if y.is_contiguous(memory_format=torch.channels_last) and o > 1:
+        t = y.permute(0, 2, 3, 1).reshape(n, h, w, 2, 2, o).permute(0, 1, 3, 2, 4, 5)
+        return t.reshape(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
+    t = y.reshape(n, 2, 2, o, h, w).permute(0, 3, 4, 1, 5, 2)
+    return t.reshape(n, o, 2 * h, 2 * w)

@@ -26,14 +26,17 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from studio.core.errors import FileFormatError
-from studio.face.discriminator import Discriminator
-from studio.face.generator import Generator, plain_json
+
+if TYPE_CHECKING:  # torch is imported lazily: reading metadata must stay cheap
+    import torch
+
+    from studio.face.discriminator import Discriminator
+    from studio.face.generator import Generator
 
 FORMAT = "dhs-face"
 FORMAT_VERSION = 1
@@ -167,6 +170,10 @@ def read_face_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _control_arrays(
     controls: Mapping[str, Any] | None, G: Generator
 ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
+    import torch
+
+    from studio.face.generator import plain_json
+
     tensors: dict[str, torch.Tensor] = {}
     infos: dict[str, dict[str, Any]] = {}
     for name, value in (controls or {}).items():
@@ -187,7 +194,9 @@ def _control_arrays(
     return tensors, infos
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -226,7 +235,10 @@ def save_face_model(
     ``controls`` maps a name to a direction (array ``[w_dim]`` or ``[num_ws, w_dim]``) or to
     a dict with a ``"direction"`` array plus JSON fields (``label``, ...) for the metadata.
     """
+    import torch
     from safetensors.torch import save as st_save
+
+    from studio.face.generator import plain_json
 
     p = Path(path)
     tensors: dict[str, torch.Tensor] = {}
@@ -250,7 +262,7 @@ def save_face_model(
         "controls": ctl_infos,
     }
     data = st_save(tensors, metadata={META_KEY: json.dumps(meta, sort_keys=True)})
-    _atomic_write(p, data)
+    atomic_write_bytes(p, data)
     return p
 
 
@@ -298,46 +310,89 @@ def _build(kind: str, cls: type, kwargs: dict[str, Any], path: Path) -> Any:
         raise FileFormatError(f"invalid {kind}_kwargs in metadata: {exc}", path) from None
 
 
-def _fill(net: torch.nn.Module, prefix: str, tensors: Mapping[str, torch.Tensor], path: Path) -> None:
-    own = net.state_dict()
-    given = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+def _check_layout(net: torch.nn.Module, prefix: str, shapes: Mapping[str, tuple[int, ...]],
+                  path: Path) -> None:
+    """Names and shapes of ``net``'s state against the file's tensors ``prefix.*``."""
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    given = {k[len(prefix) + 1 :]: s for k, s in shapes.items() if k.startswith(prefix + ".")}
     missing = [k for k in own if k not in given]
     extra = [k for k in given if k not in own]
     if missing:
         raise FileFormatError(f"tensor {prefix}.{missing[0]} is missing ({len(missing)} missing)", path)
     if extra:
         raise FileFormatError(f"unexpected tensor {prefix}.{extra[0]} ({len(extra)} unexpected)", path)
-    for key, t in given.items():
-        if tuple(t.shape) != tuple(own[key].shape):
+    for key, shape in given.items():
+        if shape != own[key]:
             raise FileFormatError(
-                f"tensor {prefix}.{key} has shape {list(t.shape)}, expected {list(own[key].shape)}",
-                path,
+                f"tensor {prefix}.{key} has shape {list(shape)}, expected {list(own[key])}", path
             )
-        if not t.is_floating_point():
-            raise FileFormatError(f"tensor {prefix}.{key} is not floating point", path)
-        if not bool(torch.isfinite(t).all()):
+
+
+def _network(kind: str, cls: type, kwargs: dict[str, Any],
+             shapes: Mapping[str, tuple[int, ...]], path: Path) -> Any:
+    """Build a network from the metadata and check its layout against the file's tensors.
+
+    A rough size estimate comes first, so that a header asking for an enormous network is
+    refused before anything is allocated."""
+    _check_kwargs(kwargs, f"{kind}_kwargs", path)
+    syn = (kwargs.get("synthesis_kwargs") or {}) if kind == "G" else kwargs
+    base = syn.get("channel_base", 32768) if isinstance(syn, dict) else 32768
+    cmax = syn.get("channel_max", 512) if isinstance(syn, dict) else 512
+    res = kwargs.get("img_resolution", 256)
+    estimate, r = 0, 4
+    while isinstance(res, int) and r <= res:
+        estimate += 20 * min(base // r, cmax) ** 2
+        r *= 2
+    have = sum(math.prod(s) for k, s in shapes.items() if k.startswith(kind + "."))
+    if estimate > 64 * have + 50_000_000:
+        raise FileFormatError(
+            f"{kind}_kwargs describe a network far bigger than the tensors in the file", path
+        )
+    net = _build(kind, cls, kwargs, path)
+    _check_layout(net, kind, shapes, path)
+    return net
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    import torch
+
+    if math.isfinite(float(t.float().sum())):  # one pass; NaN and inf always propagate
+        return True
+    return bool(torch.isfinite(t).all())  # a finite tensor whose sum overflowed
+
+
+def _fill(net: torch.nn.Module, prefix: str, tensors: Mapping[str, torch.Tensor], path: Path) -> None:
+
+    given = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    for key, t in given.items():
+        if not _all_finite(t):
             raise FileFormatError(f"tensor {prefix}.{key} contains NaN or infinity", path)
     net.load_state_dict({k: v.float() for k, v in given.items()}, strict=True)
 
 
 def load_face_model(path: str | os.PathLike[str], device: Any = "cpu") -> FaceModel:
     """Load a face model; ``G`` (and ``D``) in eval mode with ``requires_grad`` off."""
+
+    from studio.face.discriminator import Discriminator
+    from studio.face.generator import Generator
+
     p = Path(path)
     header, _ = _read_header(p)
     meta = _parse_meta(header, p)
     for key in header:
         if key != "__metadata__" and header[key]["dtype"] not in _FLOAT_DTYPES:
             raise FileFormatError(f"tensor {key} is not floating point", p)
-    tensors = _load_tensors(p)
-    G = _build("G", Generator, meta["G_kwargs"], p)
-    _fill(G, "G", tensors, p)
+    shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    G = _network("G", Generator, meta["G_kwargs"], shapes, p)
     D = None
-    has_d = any(k.startswith("D.") for k in tensors)
     if meta.get("D_kwargs") is not None:
-        D = _build("D", Discriminator, meta["D_kwargs"], p)
-        _fill(D, "D", tensors, p)
-    elif has_d:
+        D = _network("D", Discriminator, meta["D_kwargs"], shapes, p)
+    elif any(k.startswith("D.") for k in shapes):
         raise FileFormatError("file has D.* tensors but no D_kwargs in its metadata", p)
+    tensors = _load_tensors(p)
+    _fill(G, "G", tensors, p)
+    if D is not None:
+        _fill(D, "D", tensors, p)
     controls: dict[str, np.ndarray] = {}
     for key, t in tensors.items():
         if key.startswith(("G.", "D.")):
@@ -351,7 +406,7 @@ def load_face_model(path: str | os.PathLike[str], device: Any = "cpu") -> FaceMo
                 f"[{G.num_ws}, {G.w_dim}]",
                 p,
             )
-        if not bool(torch.isfinite(t).all()):
+        if not _all_finite(t):
             raise FileFormatError(f"tensor {key} contains NaN or infinity", p)
         controls[name] = t.float().numpy().copy()
     if int(meta["resolution"]) != G.img_resolution:
