@@ -153,7 +153,8 @@ class FacePreview(QObject):
                                    req.mix_seed, (a, b) if req.mix_seed is not None else None)
             slow = self._last_full_ms > self.LOW_RES_AFTER_MS
             if self.low_res_first and slow and hasattr(engine, "render_preview"):
-                low = engine.render_preview(ws, noise_mode=req.noise_mode, edits=req.edits)
+                low = engine.render_preview(ws, noise_mode=req.noise_mode, edits=req.edits,
+                                             size=engine.resolution)
                 self.frame_ready.emit(stamp, low, (time.perf_counter() - t0) * 1000, False)
                 if self._newer_pending(stamp):
                     return  # the user moved on: skip the full frame for this one
