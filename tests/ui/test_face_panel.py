@@ -183,3 +183,25 @@ def test_import_of_hostile_file_reports_error(face_window, qtbot, tmp_path):
     qtbot.wait(50)
     boxes = [w for w in face_window.findChildren(QMessageBox) if w.objectName() == "errorBox"]
     assert boxes and "evil.pkl" in boxes[-1].text()
+
+
+def test_low_res_frame_first_when_full_frames_are_slow(qtbot):
+    from studio.ui.main_window import MainWindow
+
+    _tiny_model(paths.user_models_dir() / "face" / "tiny64.safetensors", resolution=64)
+    w = MainWindow(Settings(device="cpu", precision="fp32"), offer_recovery=False)
+    w.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    panel = w.panels["face"]
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    frames = []
+    panel.preview.frame_ready.connect(lambda s, img, ms, final: frames.append((img, final)))
+    panel.preview.LOW_RES_AFTER_MS = 0.0  # treat every full frame as slow
+    w.document.set(("avatar", "seed"), 11)
+    qtbot.waitUntil(lambda: any(f for _, f in frames), timeout=20000)
+    kinds = [f for _, f in frames]
+    assert kinds[0] is False and kinds[-1] is True  # coarse frame first, then the full one
+    coarse, full = frames[0][0], frames[-1][0]
+    assert coarse.shape == full.shape == (64, 64, 3)  # shown at the same size
+    assert not np.array_equal(coarse, full)
+    w.close()
