@@ -8,7 +8,7 @@ run: $(VENV)/.setup-gui-done
 	$(VENV)/bin/studio
 
 $(VENV)/.setup-gui-done: $(STAMP)
-	installer/setup.sh --gui
+	installer/setup.sh --gui --system-only
 	touch $@
 
 test: $(STAMP)

@@ -2,12 +2,20 @@
 # Set up everything Digital Human Studio needs in ./.venv. Safe to run again.
 #   installer/setup.sh          app + dev tools (tests, linters)
 #   installer/setup.sh --gui    also the X11 libraries Qt needs for a real window
+#   add --system-only to install only the system libraries
 # System libraries come from apt-get when they are missing and we may use it (root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 gui=0
-[ "${1:-}" = "--gui" ] && gui=1
+system_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --gui) gui=1 ;;
+    --system-only) system_only=1 ;;
+    *) echo "setup: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 PYTHON=${PYTHON:-python3}
 
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
@@ -39,6 +47,8 @@ if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: please install these system packages: ${need[*]}" >&2
   fi
 fi
+
+[ "$system_only" = 1 ] && exit 0
 
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
