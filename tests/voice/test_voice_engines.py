@@ -116,7 +116,8 @@ def test_rate_pitch_and_pauses():
     spaced = synthesize(two, "espeak:en-us", VoiceSettings(sentence_pause=0.5), cache=None)
     assert spaced.duration == pytest.approx(plain.duration + 0.5, abs=0.01)
     assert spaced.words[2].start == pytest.approx(plain.words[2].start + 0.5, abs=0.01)
-    assert spaced.words[1].end == pytest.approx(plain.words[1].end, abs=1e-6)
+    # eSpeak differs by a few samples between calls (see above)
+    assert spaced.words[1].end == pytest.approx(plain.words[1].end, abs=0.002)
 
 
 def test_emphasis_is_marked_and_louder():
