@@ -50,8 +50,7 @@ DOCKS = [
      "Fine-tuning is not available yet. When it lands, this panel will train the face GAN "
      "on a folder of your photos, with live loss plots and sample grids."),
     ("timeline", "Timeline", "bottom", "studio.ui.timeline_panel:TimelinePanel",
-     "The timeline editor is not available yet. Keys and speech clips already live in the "
-     "project file; the editor and live playback come next."),
+     "The timeline is not available in this build."),
     ("jobs", "Jobs", "bottom", None, ""),
     ("models", "Models", "right", None, ""),
 ]
