@@ -16,13 +16,11 @@ Weights are data: nothing in the file is executed. Every problem with a file sur
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studio.core.atomic import atomic_write_bytes
 from studio.core.errors import FileFormatError
 
 if TYPE_CHECKING:  # torch is imported lazily: reading metadata must stay cheap
@@ -192,31 +191,6 @@ def _control_arrays(
         tensors[f"controls.{name}"] = arr.contiguous()
         infos[name] = plain_json(info)
     return tensors, infos
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def save_face_model(

@@ -14,35 +14,19 @@ convention treat the folder as an unlabelled image set.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from studio.core.atomic import atomic_write_bytes
 from studio.core.errors import StudioError
 from studio.photos.report import REPORT_FILE, IngestReport, Reason
 
 DATASET_FILE = "dataset.json"
 DATASET_FORMAT = "studio.photos.dataset"
 DATASET_VERSION = 1
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
