@@ -1,0 +1,112 @@
+"""Training panel: a tiny fine-tune run end to end through the real widgets."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from studio.core import paths
+from studio.core.settings import Settings
+
+torch = pytest.importorskip("torch")
+
+
+def _tiny_model(path):
+    from studio.face.discriminator import Discriminator
+    from studio.face.generator import Generator
+    from studio.face.model_file import save_face_model
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=32, w_dim=32, img_resolution=32, img_channels=3,
+                  mapping_kwargs={"num_layers": 2},
+                  synthesis_kwargs={"channel_base": 512, "channel_max": 32})
+    D = Discriminator(img_resolution=32, img_channels=3, channel_base=512, channel_max=32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_face_model(path, G, D=D, name="Tiny base", training={"untrained": True})
+
+
+@pytest.fixture
+def train_window(qtbot, tmp_path):
+    from studio.ui.main_window import MainWindow
+
+    _tiny_model(paths.user_models_dir() / "face" / "tinybase.safetensors")
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        img = np.full((32, 32, 3), (200, 60, 40), np.uint8)
+        img[8:24, 8:24] = rng.integers(0, 255, 3)
+        Image.fromarray(img).save(data / f"{i:03d}.png")
+    w = MainWindow(Settings(device="cpu", precision="fp32"), offer_recovery=False)
+    w.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    w.show()
+    yield w, data
+    w.close()
+
+
+def test_estimate_and_tiny_run(train_window, qtbot):
+    window, data = train_window
+    panel = window.panels["training"]
+    assert "GB" in panel.estimate.text() and "parameters" in panel.estimate.text()
+    panel.data_edit.setText(str(data))
+    panel.base.setCurrentIndex(panel.base.findText("Tiny base (32 px)"))
+    panel.preset.setCurrentIndex(0)  # few photos
+    panel.kimg.setValue(0.04)  # 40 images
+    panel.batch.setValue(4)
+    panel.name.setText("tuned")
+    qtbot.mouseClick(panel.start_btn, Qt.MouseButton.LeftButton)
+    job = panel.job
+    assert job is not None and not panel.start_btn.isEnabled()
+    qtbot.waitUntil(lambda: job.state.finished, timeout=120000)
+    qtbot.waitUntil(lambda: panel.use_btn.isEnabled() or job.error, timeout=5000)
+    assert job.error is None, job.error
+    assert (paths.user_models_dir() / "face" / "tuned.safetensors").is_file()
+    assert panel.series.get("loss_G") and panel.series.get("loss_D")
+    assert panel.samples.pixmap() is not None and not panel.samples.pixmap().isNull()
+    qtbot.mouseClick(panel.use_btn, Qt.MouseButton.LeftButton)
+    assert window.document.project.avatar.model == "library:tuned.safetensors"
+
+
+def test_start_without_data_says_why(train_window, qtbot):
+    window, _ = train_window
+    panel = window.panels["training"]
+    panel.data_edit.setText("")
+    assert panel.start() is None
+    boxes = [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorBox"]
+    assert boxes and "training images" in boxes[-1].text()
+
+
+def test_new_photo_set_ingests_and_drops_crops(train_window, qtbot, tmp_path):
+    """Training → New photo set with a real face photo, a broken file and a non-face."""
+    import shutil
+    from pathlib import Path
+
+    import matplotlib
+
+    window, _ = train_window
+    panel = window.panels["training"]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    grace = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    shutil.copy(grace, photos / "grace.jpg")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    Image.fromarray(np.tile(np.linspace(0, 255, 300, dtype=np.uint8), (300, 1))).save(
+        photos / "gradient.png")
+    dialog = panel.new_photo_set(exec_dialog=False)
+    qtbot.addWidget(dialog)
+    dialog.photos.setText(str(photos))
+    dialog.output.setText(str(tmp_path / "set"))
+    dialog.size.setCurrentIndex(dialog.size.findData(128))
+    job = dialog.run()
+    qtbot.waitUntil(lambda: job.state.finished, timeout=120000)
+    qtbot.waitUntil(lambda: dialog.crops.count() == 1, timeout=5000)
+    assert dialog.rejected.topLevelItemCount() == 2
+    assert (tmp_path / "set" / "grace.png").is_file()
+    dialog.accept()
+    assert panel.data_edit.text() == str(tmp_path / "set")
+    dialog.crops.item(0).setSelected(True)
+    qtbot.mouseClick(dialog.remove_btn, Qt.MouseButton.LeftButton)
+    assert dialog.crops.count() == 0
+    assert not (tmp_path / "set" / "grace.png").exists()
