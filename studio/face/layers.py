@@ -266,6 +266,14 @@ def modulate_weight(
     return w * d.reshape(*d.shape, 1, 1, 1), d
 
 
+def demod_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """Demodulation coefficients ``[N, O]`` without building per-sample weights:
+    ``sum_{i,k} (w[o,i,k] s[n,i])^2 = (s^2 @ sum_k w^2 .T)[n, o]``. fp32, outside autocast."""
+    with torch.autocast(device_type=weight.device.type, enabled=False):
+        w2 = weight.float().square().sum(dim=[2, 3])  # [O, I]
+        return (styles.float().square() @ w2.t() + DEMOD_EPS).rsqrt()
+
+
 def modulated_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -300,9 +308,7 @@ def modulated_conv2d(
     )
 
     if not fused:
-        dcoefs = None
-        if demodulate:
-            _, dcoefs = modulate_weight(weight, styles, True)
+        dcoefs = demod_coefficients(weight, styles) if demodulate else None
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         w = weight.to(x.dtype).contiguous(memory_format=memory_format)
         x = resampled_conv2d(x, w, resample_filter, up=up, padding=padding, flip_weight=flip_weight)
