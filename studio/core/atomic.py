@@ -18,6 +18,12 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes, backup: bool = False) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new, never half.
 
@@ -28,6 +34,9 @@ def atomic_write_bytes(path: str | Path, data: bytes, backup: bool = False) -> N
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp makes 0600 files; give the result the mode a normal file would have
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

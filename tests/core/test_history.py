@@ -75,3 +75,15 @@ def test_save_marks_clean_and_keeps_backup(tmp_path):
     assert '"Second"' in f.read_text()
     assert '"First"' in (tmp_path / "a.dhproj.bak").read_text()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    doc = Document()
+    f = tmp_path / "p.dhproj"
+    doc.save(f)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~mask
