@@ -149,7 +149,7 @@ class Viewport(QWidget):
             return
         r = self.image_rect()
         p.fillRect(r, self._checker)
-        smooth = self._zoom < 1.0
+        smooth = self._zoom < 1.0 or self._fit  # pixel-exact only when zoomed in by hand
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         p.drawImage(r, self._image)
         if self.compare_active:

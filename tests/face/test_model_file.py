@@ -213,7 +213,10 @@ def test_damaged_files_only_raise_file_format_error(tiny_model_path, tmp_path, c
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_finds_models_and_reports_broken_ones(tmp_path, tiny_G):
+def test_registry_finds_models_and_reports_broken_ones(tmp_path, tiny_G, monkeypatch):
+    import studio.face.registry as registry
+
+    monkeypatch.setattr(registry, "models_dir", lambda: tmp_path / "no-shipped-models")
     folder = tmp_path / "models"
     folder.mkdir()
     save_face_model(folder / "b.safetensors", tiny_G, name="Bea", source="test")

@@ -32,6 +32,33 @@ def _tiny_model(path, seed=0, resolution=32):
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_shipped_models(request, monkeypatch, tmp_path):
+    """Most tests use tiny models of their own, not the shipped default."""
+    if "shipped" in request.node.name:
+        return
+    monkeypatch.setattr("studio.face.registry.models_dir", lambda: tmp_path / "none")
+    monkeypatch.setattr("studio.core.paths.shipped_models_dir", lambda: tmp_path / "none")
+    monkeypatch.setattr("studio.face.model_ref.default_face_model", lambda: None)
+
+
+def test_shipped_default_model_shows(qtbot):
+    from studio.face.registry import default_face_model
+    from studio.ui.main_window import MainWindow
+
+    assert default_face_model() is not None
+    w = MainWindow(Settings(), offer_recovery=False)
+    w.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    panel = w.panels["face"]
+    qtbot.waitUntil(panel.is_ready, timeout=60000)
+    assert w.document.project.avatar.model == "default"
+    img = _shown(w)
+    assert img.shape[0] == img.shape[1] >= 64 and img.std() > 10  # a picture, not a flat field
+    assert "Default procedural faces" in panel.model_combo.currentText()
+    w.close()
+
+
 @pytest.fixture
 def face_window(qtbot):
     from studio.ui.main_window import MainWindow
