@@ -6,7 +6,9 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -24,11 +26,24 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, backup: bool = False) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new, never half.
+def _keep_backup(path: Path) -> None:
+    """Make ``<name>.bak`` a copy of ``path`` atomically (a hard link where possible)."""
+    bak = path.with_name(path.name + ".bak")
+    fd, tmp = tempfile.mkstemp(prefix=f".{bak.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        os.link(path, tmp)  # instant even for multi-GB checkpoints
+    except OSError:
+        shutil.copy2(path, tmp)
+    os.replace(tmp, bak)
 
-    With ``backup``, the previous file is kept as ``<name>.bak`` (the last good save).
-    """
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None],
+                 backup: bool = False) -> Path:
+    """Call ``write(file)`` on a temp file, then move it over ``path``: readers see the old
+    file or the new one, never half of one. With ``backup``, the previous file is kept as
+    ``<name>.bak`` (the last good save)."""
     path = Path(path)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,21 +53,22 @@ def atomic_write_bytes(path: str | Path, data: bytes, backup: bool = False) -> N
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         if backup and path.exists():
-            bak = path.with_name(path.name + ".bak")
-            fd2, tmp2 = tempfile.mkstemp(prefix=f".{bak.name}.", suffix=".tmp", dir=folder)
-            os.close(fd2)
-            shutil.copy2(path, tmp2)
-            os.replace(tmp2, bak)
+            _keep_backup(path)
         os.replace(tmp, path)
         _fsync_dir(folder)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, backup: bool = False) -> None:
+    atomic_write(path, lambda f: f.write(data), backup=backup)
 
 
 def atomic_write_text(path: str | Path, text: str, backup: bool = False) -> None:

@@ -9,60 +9,23 @@ as ``checkpoint.pt.bak`` so a crash while writing never loses both.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from studio.core.atomic import atomic_write
 from studio.core.errors import StudioError
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def save_checkpoint(run_dir: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` as ``run_dir/checkpoint.pt`` (atomic, previous one kept as .bak)."""
-    folder = Path(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / CHECKPOINT
-    fd, tmp = tempfile.mkstemp(prefix=f".{CHECKPOINT}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"version": CHECKPOINT_VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():  # keep the last good checkpoint: hard link, then rename over .bak
-            bak = folder / (CHECKPOINT + ".bak")
-            link = folder / f".{CHECKPOINT}.bak.tmp"
-            with contextlib.suppress(FileNotFoundError):
-                link.unlink()
-            try:
-                os.link(path, link)
-                os.replace(link, bak)
-            except OSError:  # no hard links here: a copy is slower but as safe
-                import shutil
-
-                shutil.copy2(path, link)
-                os.replace(link, bak)
-        os.replace(tmp, path)
-        _fsync_dir(folder)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    path = Path(run_dir) / CHECKPOINT
+    return atomic_write(path, lambda f: torch.save({"version": CHECKPOINT_VERSION, **state}, f),
+                        backup=True)
 
 
 def _load(path: Path) -> dict[str, Any]:
