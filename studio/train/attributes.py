@@ -252,14 +252,37 @@ def evaluate_accuracy(regressor: AttributeRegressor, images: np.ndarray,
     return out
 
 
+def random_blur(x: torch.Tensor, gen: torch.Generator, max_sigma: float) -> torch.Tensor:
+    """Gaussian blur with a random sigma in [0, max_sigma] px per image (half the batch
+    stays sharp). GAN faces are softer than the renders the regressor learns from; without
+    this it reads a soft face as a different attribute (e.g. no glasses)."""
+    n = x.shape[0]
+    if max_sigma <= 0 or n == 0:
+        return x
+    sigma = torch.rand(n, generator=gen) * max_sigma
+    sigma = torch.where(torch.rand(n, generator=gen) < 0.5, torch.zeros_like(sigma), sigma)
+    radius = max(1, math.ceil(2.5 * max_sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.exp(-0.5 * (t[None, :] / sigma.clamp_min(1e-3)[:, None]) ** 2)
+    k = k / k.sum(1, keepdim=True)  # [N, K]; sigma ~0 gives a delta
+    c = x.shape[1]
+    xp = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    # one depthwise pass per axis, each image with its own kernel (groups = N * C)
+    kk = k.repeat_interleave(c, 0)
+    y = F.conv2d(xp.reshape(1, n * c, *xp.shape[2:]), kk[:, None, None, :], groups=n * c)
+    y = F.conv2d(y, kk[:, None, :, None], groups=n * c)
+    return y.reshape(n, c, *x.shape[2:])
+
+
 class AttributeTrainer:
     """Training of an :class:`AttributeNet`, one step at a time (for jobs)."""
 
     def __init__(self, images: np.ndarray, labels: Mapping[str, np.ndarray],
                  attributes: Sequence[str] = DEFAULT_ATTRIBUTES, *, steps: int = 3000,
                  batch: int = 64, lr: float = 2e-3, size: int = 64, width: int = 32,
-                 seed: int = 0, val_fraction: float = 0.1) -> None:
+                 seed: int = 0, val_fraction: float = 0.1, blur: float = 1.5) -> None:
         self.specs = attribute_specs(attributes)
+        self.blur = float(blur)
         n = len(images)
         if n < 2:
             raise StudioError("need at least two labelled images to train the attribute model")
@@ -293,6 +316,7 @@ class AttributeTrainer:
         x = self.x_all[idx] * torch.exp2(torch.randn(n, 1, 1, 1, generator=self.gen) * 0.1)
         flip = torch.rand(n, generator=self.gen) < 0.5  # the attributes are mirror-symmetric
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        x = random_blur(x, self.gen, self.blur)
         loss = _loss(self.specs, self.net(x), {k: v[idx] for k, v in self.t_all.items()})
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -327,6 +351,7 @@ def train_attribute_regressor(
     width: int = 32,
     seed: int = 0,
     val_fraction: float = 0.1,
+    blur: float = 1.5,
     check: Callable[[], None] | None = None,
 ) -> tuple[AttributeRegressor, dict[str, float]]:
     """Train on uint8 ``[N, H, W, 3]`` renders with their labels (``{name: [N]}``, e.g.
@@ -334,7 +359,8 @@ def train_attribute_regressor(
     (accuracy / mean absolute error on the held-out ``val_fraction``; on the training set
     when that is empty)."""
     trainer = AttributeTrainer(images, labels, attributes, steps=steps, batch=batch, lr=lr,
-                               size=size, width=width, seed=seed, val_fraction=val_fraction)
+                               size=size, width=width, seed=seed, val_fraction=val_fraction,
+                               blur=blur)
     for _ in range(steps):
         if check is not None:
             check()

@@ -259,6 +259,46 @@ def build_generator(cfg: DistillConfig) -> Generator:
     )
 
 
+def grow_checkpoint(src_run: str | Path, dst_run: str | Path, resolution: int) -> DistillConfig:
+    """Start ``dst_run`` at a higher ``resolution`` from the finished or running ``src_run``
+    (progressive growing). Blocks up to the old resolution, the encoder and the mapping
+    network carry over; the new blocks' toRGB starts at zero, so the grown generator first
+    renders exactly the upsampled old image and the new blocks only learn the detail.
+    The optimiser and the replay pool start afresh (at the new size)."""
+    ck = load_checkpoint(src_run)
+    old = DistillConfig(**ck["config"])
+    if resolution <= old.resolution:
+        raise ValueError(f"{src_run}: already {old.resolution} px; grow to a larger size")
+    cfg = DistillConfig(**{**ck["config"], "resolution": resolution, "run_dir": str(dst_run),
+                           "extra_notes": [*old.extra_notes,
+                                           f"grown from {old.resolution} px"]})
+    G = build_generator(cfg)
+    state = G.state_dict()
+    carried = {k: v for k, v in ck["G"].items() if k in state and state[k].shape == v.shape}
+    state.update(carried)
+    G.load_state_dict(state)
+    with torch.no_grad():
+        for res in G.synthesis.block_resolutions:
+            if res > old.resolution:
+                rgb = getattr(G.synthesis, f"b{res}").torgb
+                rgb.weight.zero_()
+                rgb.bias.zero_()
+    vec_dim = sum(w for _, w in param_layout())
+    E = ParamEncoder(vec_dim, cfg.w_dim, cfg.encoder_hidden)
+    E.load_state_dict(ck["E"])
+    C = WCritic(cfg.w_dim)
+    C.load_state_dict(ck["C"])
+    st = dict(ck["state"])
+    st.update(stage=1, seconds=0.0, map_seconds=0.0, map_step=0,
+              grown_from={"run": str(src_run), "resolution": old.resolution,
+                          "images_seen": int(st["images_seen"]), "minutes": st["seconds"] / 60})
+    Path(dst_run).mkdir(parents=True, exist_ok=True)
+    save_checkpoint(dst_run, {"images_seen": st["images_seen"], "G": G.state_dict(),
+                              "E": E.state_dict(), "C": C.state_dict(), "state": st,
+                              "config": asdict(cfg)})
+    return cfg
+
+
 def _synth(G: Generator, w: torch.Tensor, bf16: bool, noise_mode: str = "random") -> torch.Tensor:
     ws = w.unsqueeze(1).repeat(1, G.num_ws, 1)
     if bf16:
@@ -320,13 +360,18 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
         G.load_state_dict(ck["G"])
         E.load_state_dict(ck["E"])
         C.load_state_dict(ck["C"])
-        opt.load_state_dict(ck["opt"])
-        opt_map.load_state_dict(ck["opt_map"])
-        opt_c.load_state_dict(ck["opt_c"])
-        pool.load_state_dict(ck["pool"])
+        if "opt" in ck:  # a grown run starts its optimisers and replay pool afresh
+            opt.load_state_dict(ck["opt"])
+            opt_map.load_state_dict(ck["opt_map"])
+            opt_c.load_state_dict(ck["opt_c"])
+            pool.load_state_dict(ck["pool"])
         st.update(ck["state"])
         for group in opt.param_groups:  # settings may change between sessions of a run
             group["lr"], group["betas"] = cfg.lr, (cfg.beta1, 0.99)
+        if st["stage"] > 1 and st["seconds"] < cfg.minutes * 60 - 1:
+            # a finished run given more reconstruction time: train on, then refit the
+            # mapping network (the encoder's w distribution moves with training)
+            st["stage"], st["map_seconds"] = 1, 0.0
         yield Progress(None, f"resumed {run_dir} at step {st['step']}, {st['images_seen']} images")
     gen = torch.Generator().manual_seed(cfg.seed + 7919 * st["step"] + st["map_step"])
 
@@ -497,7 +542,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
                   "to the encoder's w distribution (sliced Wasserstein + MLP critic on w)",
         "images_seen": int(st["images_seen"]),
         "unique_images_rendered": int(st["rendered"]),
-        "minutes": round((st["seconds"] + st["map_seconds"]) / 60, 1),
+        "minutes": round((st["seconds"] + st["map_seconds"]) / 60
+                         + st.get("grown_from", {}).get("minutes", 0.0), 1),
         "resolution": cfg.resolution,
         "steps": int(st["step"]),
         "final_recon_loss": round(float(np.mean(tail)), 4),
@@ -507,6 +553,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
                             *cfg.extra_notes]),
         "untrained": False,
     }
+    if "grown_from" in st:
+        training["grown_from_resolution"] = st["grown_from"]["resolution"]
     save_face_model(out, G, D=None, name=MODEL_NAME, source=MODEL_SOURCE,
                     license="GPL-3.0-or-later", training=training)
     yield Progress(1.0, f"saved {out}", None, {"final_swd": swd_final}, st["map_step"])
@@ -551,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=d.minutes, help="reconstruction minutes")
     p.add_argument("--map-minutes", type=float, default=d.map_minutes)
     p.add_argument("--resume", metavar="RUN_DIR", default=None)
+    p.add_argument("--grow", metavar="RUN_DIR", default=None,
+                   help="start --run-dir at --resolution from this (smaller) run's checkpoint")
     p.add_argument("--run-dir", default=None, help="folder for a new run")
     p.add_argument("--batch", type=int, default=None, help=f"default {d.batch}")
     p.add_argument("--channel-base", type=int, default=d.channel_base)
@@ -560,17 +610,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mapping-layers", type=int, default=d.mapping_layers)
     p.add_argument("--lr", type=float, default=None, help=f"default {d.lr}")
     p.add_argument("--beta1", type=float, default=None, help=f"Adam beta1, default {d.beta1}")
+    p.add_argument("--fresh-ratio", type=float, default=None,
+                   help=f"new renders per trained image (the rest is replay), default {d.fresh_ratio}")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--fp32", action="store_true")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     signal.signal(signal.SIGTERM, _interrupt)
+    if a.grow:
+        if not a.run_dir:
+            p.error("--grow needs --run-dir for the new run")
+        grow_checkpoint(a.grow, a.run_dir, a.resolution)
+        a.resume = a.run_dir
     if a.resume:
         ck = load_checkpoint(a.resume)
         cfg = DistillConfig(**{**ck["config"], "run_dir": a.resume})
         cfg.minutes, cfg.map_minutes, cfg.out = a.minutes, a.map_minutes, a.out
-        for key in ("batch", "lr", "beta1"):  # may change between sessions of a run
+        for key in ("batch", "lr", "beta1", "fresh_ratio"):  # may change between sessions
             if getattr(a, key) is not None:
                 setattr(cfg, key, getattr(a, key))
     else:
@@ -579,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
             map_minutes=a.map_minutes, batch=a.batch or d.batch, channel_base=a.channel_base,
             channel_max=a.channel_max, z_dim=a.z_dim, w_dim=a.w_dim,
             mapping_layers=a.mapping_layers, lr=a.lr or d.lr, seed=a.seed, bf16=not a.fp32,
+            fresh_ratio=d.fresh_ratio if a.fresh_ratio is None else a.fresh_ratio,
         )
     ctx = JobContext()
     job = distill_job(ctx, cfg)

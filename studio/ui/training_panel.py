@@ -4,16 +4,22 @@ Pick the data (a folder made by `studio ingest` or `studio synth-faces`, or any 
 PNG/JPEG faces), a base model (or train from scratch), a preset; start, pause, cancel;
 watch the losses, R1, the augmentation probability and a sample grid of fixed seeds; then
 use the new model. The run is the same job `studio train face` runs.
+
+Before a start, the panel shows a memory estimate, and on request ("Estimate time") a time
+estimate measured on this machine: a few real training iterations on a worker thread.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -30,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from studio.core import paths
 from studio.core.errors import StudioError
-from studio.core.jobs import Job, JobState, Progress
+from studio.core.jobs import Job, JobCancelled, JobState, Progress
 from studio.face.model_ref import face_model_dirs
 from studio.face.registry import find_face_models
 from studio.ui.context import StudioContext
@@ -44,11 +50,25 @@ PRESET_LABELS = {
 PLOTTED = ("loss_G", "loss_D", "r1", "aug_p", "fd")
 
 
+class _SpeedBridge(QObject):
+    """Carries a speed measurement's outcome from its worker thread to the UI thread."""
+
+    done = Signal(int, object, object)  # stamp, result dict or None, error text or None
+
+
 class TrainingPanel(QWidget):
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.job: Job | None = None
+        # The time estimate: the newest request (stamp) wins; older results are dropped.
+        self._speed_stamp = 0
+        self._speed_pending: tuple[int, tuple, threading.Event] | None = None
+        self._speed: tuple[tuple, dict[str, Any] | None, str | None] | None = None
+        self._speed_workers = 0  # worker threads not yet finished (cancelled ones too)
+        self._start_when_measured = False
+        self._speed_bridge = _SpeedBridge()
+        self._speed_bridge.done.connect(self._on_speed_done)
         self.result_path: Path | None = None
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -87,9 +107,15 @@ class TrainingPanel(QWidget):
         self.estimate = QLabel()
         self.estimate.setObjectName("hint")
         self.estimate.setWordWrap(True)
+        self.time_btn = QPushButton("Estimate time")
+        self.time_btn.setObjectName("estimateTime")
+        self.time_btn.setToolTip("Time a few training iterations on this machine (seconds on "
+                                 "a GPU, can be a minute on the CPU)")
+        self.time_btn.clicked.connect(self.measure_time)
         for w in (self.kimg, self.batch):
             w.valueChanged.connect(self._update_estimate)
         self.base.currentIndexChanged.connect(self._update_estimate)
+        self.data_edit.textChanged.connect(self._update_estimate)
 
         self.start_btn = QPushButton("Start")
         self.start_btn.setObjectName("primary")
@@ -127,7 +153,10 @@ class TrainingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(form)
-        layout.addWidget(self.estimate)
+        estimate_row = QHBoxLayout()
+        estimate_row.addWidget(self.estimate, 1)
+        estimate_row.addWidget(self.time_btn, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(estimate_row)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
@@ -177,24 +206,51 @@ class TrainingPanel(QWidget):
         from studio.train.estimate import estimate_memory
 
         base = self.base.currentData()
+        key = self._speed_key()
+        if self._speed_pending is not None and self._speed_pending[1] != key:
+            self._cancel_measurement()  # the settings changed: that measurement is stale
         try:
             est = estimate_memory(base, self.batch.value())
         except StudioError as exc:
-            self.estimate.setText(str(exc))
-            return
-        images = self.kimg.value() * 1000
-        self.estimate.setText(
-            f"Needs about {est['total_gb']:.1f} GB ({est['params_m']:.1f} M parameters, "
-            f"batch {self.batch.value()}); {images:,.0f} images will be shown. The speed "
-            f"(images/s) shows once training runs."
-            + ("" if base else " From scratch the size follows the data's resolution."))
+            memory = str(exc).rstrip(".") + "."
+        else:
+            images = self.kimg.value() * 1000
+            memory = (f"Needs about {est['total_gb']:.1f} GB ({est['params_m']:.1f} M "
+                      f"parameters, batch {self.batch.value()}); {images:,.0f} images will "
+                      f"be shown."
+                      + ("" if base else " From scratch the size follows the data's "
+                         "resolution."))
+        self.estimate.setText(f"{memory} {self._time_text(key)}")
+        self._update_buttons()
 
-    def config(self):
+    def _time_text(self, key: tuple) -> str:
+        from studio.train.estimate import estimate_time, format_duration
+
+        if self._speed_pending is not None:
+            return "Time: measuring…"
+        if self._speed is None or self._speed[0] != key:
+            return "Time: press Estimate time to measure this machine's speed."
+        _, result, error = self._speed
+        if result is None:
+            return f"Time: cannot measure ({error})."
+        kimg = self.kimg.value()
+        took = format_duration(estimate_time(result["images_per_s"], kimg))
+        device = "CPU" if result["device"] == "cpu" else result["device"].upper()
+        return (f"Measured on this machine: {result['images_per_s']:.1f} img/s on {device} "
+                f"({result['precision']}, {result['resolution']} px) → {took} for {kimg:g} "
+                f"kimg.")
+
+    def _speed_key(self) -> tuple:
+        """What the time measurement depends on (kimg only scales the time)."""
+        base = self.base.currentData()
+        data = "" if base else self.data_edit.text().strip()  # from scratch: the data's size
+        s = self.ctx.settings
+        return (base, self.batch.value(), self.preset.currentData(), data, s.device,
+                s.precision)
+
+    def _train_config(self, data: str):
         from studio.train.config import TrainConfig
 
-        data = self.data_edit.text().strip()
-        if not data or not Path(data).is_dir():
-            raise StudioError("choose a folder of training images first")
         name = self.name.text().strip() or "my-faces"
         out = paths.user_models_dir() / "face" / f"{name}.safetensors"
         return TrainConfig.from_preset(
@@ -202,6 +258,50 @@ class TrainingPanel(QWidget):
             output=str(out), kimg=self.kimg.value(), batch=self.batch.value(),
             runs_root=str(paths.data_dir() / "runs"),
             device=self.ctx.settings.device, precision=self.ctx.settings.precision)
+
+    def config(self):
+        data = self.data_edit.text().strip()
+        if not data or not Path(data).is_dir():
+            raise StudioError("choose a folder of training images first")
+        return self._train_config(data)
+
+    # -- time estimate -----------------------------------------------------------------------
+    def measure_time(self) -> int:
+        """Measure the training speed for the current settings off the UI thread; the label
+        shows the result. A newer request supersedes (cancels) an older one. Returns its
+        stamp."""
+        self._cancel_measurement()
+        data = self.data_edit.text().strip()
+        cfg = self._train_config(data if data and Path(data).is_dir() else "")
+        self._speed_stamp += 1
+        stamp, cancel = self._speed_stamp, threading.Event()
+        self._speed_pending = (stamp, self._speed_key(), cancel)
+        self._speed_workers += 1
+        bridge = self._speed_bridge
+        threading.Thread(target=_measure, args=(bridge, stamp, cfg, cancel),
+                         name="train-speed", daemon=True).start()
+        self._update_estimate()
+        return stamp
+
+    def _cancel_measurement(self) -> None:
+        if self._speed_pending is not None:
+            self._speed_pending[2].set()
+            self._speed_pending = None
+
+    def _on_speed_done(self, stamp: int, result: dict | None, error: str | None) -> None:
+        self._speed_workers -= 1
+        pending = self._speed_pending
+        if pending is not None and pending[0] == stamp:
+            self._speed_pending = None
+            if result is not None or error is not None:
+                self._speed = (pending[1], result, error)
+            self._update_estimate()
+        if self._start_when_measured and self._speed_workers == 0:
+            self._start_when_measured = False
+            self.start()
+
+    def shutdown(self) -> None:
+        self._cancel_measurement()
 
     # -- running -----------------------------------------------------------------------------
     def start(self) -> Job | None:
@@ -211,6 +311,14 @@ class TrainingPanel(QWidget):
             cfg = self.config()
         except StudioError as exc:
             self.ctx.report_error("Cannot start training", str(exc))
+            return None
+        if self._speed_workers:
+            # A time measurement shares torch's global random generator and the CPU: stop
+            # it and start the run once its thread has finished (within a network block).
+            self._cancel_measurement()
+            self._start_when_measured = True
+            self.status.setText("Stopping the time measurement, then starting…")
+            self._update_estimate()
             return None
         self.series.clear()
         self.plot.clear()
@@ -291,3 +399,27 @@ class TrainingPanel(QWidget):
         self.pause_btn.setEnabled(running)
         self.cancel_btn.setEnabled(running)
         self.use_btn.setEnabled(self.result_path is not None and not running)
+        self.time_btn.setEnabled(not running and self._speed_pending is None
+                                 and not self._start_when_measured)
+
+
+def _measure(bridge: _SpeedBridge, stamp: int, cfg: Any, cancel: threading.Event) -> None:
+    """Worker thread: measure, then report (result, None), (None, error) or (None, None)
+    when cancelled. Never raises."""
+    from studio.train.estimate import measure_speed
+
+    def check() -> None:
+        if cancel.is_set():
+            raise JobCancelled()
+
+    result, error = None, None
+    try:
+        result = measure_speed(cfg, check=check)
+    except JobCancelled:
+        pass
+    except StudioError as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - shown in the label, never a crash
+        error = f"{type(exc).__name__}: {exc}"
+    with contextlib.suppress(RuntimeError):  # the panel is gone
+        bridge.done.emit(stamp, result, error)

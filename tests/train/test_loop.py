@@ -185,3 +185,47 @@ def test_finetune_on_a_biased_subset_moves_colours_towards_it(red_faces16, tmp_p
     assert tr["base_model"]["name"] == "tiny base"
     assert model.meta["license"] == "CC0-1.0"
     assert "smile" in model.controls and model.meta["controls"]["smile"]["inherited_from"] == "tiny base"
+
+
+def test_finetune_on_a_look_raises_its_share_and_lowers_fd(tmp_path, tk):
+    """The issue's experiment in miniature (bench/finetune_look.py runs it at scale): fine-tune
+    on red-haired faces with glasses; the attribute regressor reads red hair in more of the
+    model's faces, and the FD to the subset falls."""
+    from studio.face.model_file import load_face_model
+    from studio.synthetic.params import sample_params
+    from studio.train.attributes import train_attribute_regressor
+    from studio.train.data import ImageFolder
+    from studio.train.look import look_report, parse_look
+    from studio.train.loop import train_face_job
+    from studio.train.metrics import real_images
+
+    params = sample_params(600, np.random.default_rng(3))
+    reg, _ = train_attribute_regressor(tk.render(600, 16, seed=3), params, ("hair_color",),
+                                       steps=250, batch=32, size=16, width=8, seed=0)
+    look = parse_look("hair_color=red")
+    subset = tk.write_folder(tmp_path / "red", tk.render(32, 16, seed=2, hair_color="red",
+                                                         glasses="round"))
+    real = real_images(ImageFolder(subset, resolution=16), 32)
+    base = tk.base_model(tmp_path / "base.safetensors")
+    before = look_report(load_face_model(base).G, reg, look, real, n=128)
+    out = tmp_path / "red.safetensors"
+    cfg = tk.config(subset, tmp_path, base=str(base), resolution=None, output=str(out),
+                    kimg=0.6, lr_g=0.01, lr_d=0.01, augment="none", ema_kimg=0.01,
+                    preview_every=1000)
+    tk.drive(train_face_job(JobContext(), cfg))
+    after = look_report(load_face_model(out).G, reg, look, real, n=128)
+    # tiny nets, a few hundred images: the share moves from the base rate (~0.08) about
+    # half-way to the regressor's reading of the subset itself (~0.6)
+    assert after["share"] > max(3 * before["share"], before["share"] + 0.2), (before, after)
+    assert after["fd"] < 0.3 * before["fd"], (before, after)
+
+
+def test_parse_look_reads_and_rejects():
+    from studio.core.errors import StudioError
+    from studio.train.look import parse_look
+
+    assert parse_look("hair_color=red, glasses=round|square") == {
+        "hair_color": ("red",), "glasses": ("round", "square")}
+    for bad in ("", "hair_color", "=red", "hair_color="):
+        with pytest.raises(StudioError):
+            parse_look(bad)

@@ -102,3 +102,18 @@ def test_attribute_regressor_learns_and_reports_coverage(tmp_path, tk):
     assert set(cov["smile"]) == {"mean", "share_above", "threshold"}
     with pytest.raises(StudioError):
         load_attribute_regressor(tmp_path / "missing.safetensors")
+
+
+def test_random_blur_keeps_shape_mean_and_softens_edges():
+    import torch
+
+    from studio.train.attributes import random_blur
+
+    x = torch.zeros(64, 3, 16, 16)
+    x[..., 8:] = 1.0  # a vertical edge
+    y = random_blur(x, torch.Generator().manual_seed(0), 1.5)
+    assert y.shape == x.shape
+    assert torch.allclose(y.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=0.03)
+    jump = (y[..., 8] - y[..., 7]).mean(dim=(1, 2))  # 1 where sharp, less where blurred
+    assert (jump > 0.99).sum() >= 16 and (jump < 0.8).sum() >= 16
+    assert torch.equal(random_blur(x, torch.Generator(), 0.0), x)

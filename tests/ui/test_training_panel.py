@@ -110,3 +110,70 @@ def test_new_photo_set_ingests_and_drops_crops(train_window, qtbot, tmp_path):
     qtbot.mouseClick(dialog.remove_btn, Qt.MouseButton.LeftButton)
     assert dialog.crops.count() == 0
     assert not (tmp_path / "set" / "grace.png").exists()
+
+
+def test_estimate_time_measures_off_the_ui_thread(train_window, qtbot):
+    from studio.train.estimate import clear_speed_cache
+
+    clear_speed_cache()
+    window, data = train_window
+    panel = window.panels["training"]
+    panel.data_edit.setText(str(data))
+    panel.base.setCurrentIndex(panel.base.findText("Tiny base (32 px)"))
+    panel.batch.setValue(4)
+    panel.kimg.setValue(1.0)
+    assert "Estimate time" in panel.estimate.text() and panel.time_btn.isEnabled()
+    qtbot.mouseClick(panel.time_btn, Qt.MouseButton.LeftButton)
+    assert "measuring" in panel.estimate.text() and not panel.time_btn.isEnabled()
+    qtbot.waitUntil(lambda: "img/s" in panel.estimate.text(), timeout=120000)
+    text = panel.estimate.text()
+    assert "Measured on this machine" in text and "on CPU" in text and "32 px" in text
+    assert "for 1 kimg" in text and "about" in text and "GB" in text
+    assert panel.time_btn.isEnabled()
+    stamp = panel._speed_stamp
+    panel.kimg.setValue(250.0)  # only the length: the time follows without a new measurement
+    assert "for 250 kimg" in panel.estimate.text() and panel._speed_stamp == stamp
+    panel.batch.setValue(8)  # the speed depends on the batch: the old result no longer applies
+    assert "img/s" not in panel.estimate.text()
+    panel.batch.setValue(4)  # back again: the result applies again
+    assert "img/s" in panel.estimate.text()
+
+
+def test_newer_time_request_supersedes_and_errors_show_in_the_label(train_window, qtbot,
+                                                                     tmp_path):
+    window, _ = train_window
+    panel = window.panels["training"]
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a model")
+    panel.base.addItem("Broken", str(bad))
+    panel.base.setCurrentIndex(panel.base.findText("Tiny base (32 px)"))
+    panel.batch.setValue(4)
+    first = panel.measure_time()
+    panel.base.setCurrentIndex(panel.base.findText("Broken"))  # the first one is now stale
+    second = panel.measure_time()
+    assert second > first
+    qtbot.waitUntil(lambda: "cannot measure" in panel.estimate.text(), timeout=120000)
+    assert "broken.safetensors" in panel.estimate.text()
+    qtbot.waitUntil(lambda: panel._speed_workers == 0, timeout=120000)
+    assert "img/s" not in panel.estimate.text() and panel.time_btn.isEnabled()
+
+
+def test_start_waits_for_a_running_measurement(train_window, qtbot):
+    window, data = train_window
+    panel = window.panels["training"]
+    panel.data_edit.setText(str(data))
+    panel.base.setCurrentIndex(panel.base.findText("Tiny base (32 px)"))
+    panel.preset.setCurrentIndex(0)
+    panel.kimg.setValue(0.008)
+    panel.batch.setValue(4)
+    panel.name.setText("after-measure")
+    panel.measure_time()
+    # the measurement's thread has not reported yet (no events processed): start waits for it
+    assert panel.start() is None and "Stopping the time measurement" in panel.status.text()
+    assert not panel.time_btn.isEnabled()
+    qtbot.waitUntil(lambda: panel.job is not None, timeout=120000)
+    job = panel.job
+    assert not panel.time_btn.isEnabled() or job.state.finished  # no measuring during a run
+    qtbot.waitUntil(lambda: job.state.finished, timeout=120000)
+    assert job.error is None, job.error
+    qtbot.waitUntil(panel.time_btn.isEnabled, timeout=5000)
