@@ -76,6 +76,10 @@ class DistillConfig:
     max_steps: int | None = None  # stop stage 1 after this many steps (tests)
     map_steps: int | None = None  # stop stage 2 after this many steps (tests)
     map_bank: int = 16384
+    pose_scale: float = 1.0  # scales head pose and gaze of the sampled faces (1 = the renderer's)
+    adv_weight: float = 0.0  # weight of a patch discriminator's loss (0 = pure reconstruction)
+    adv_lr: float = 2e-4
+    adv_r1: float = 0.2  # R1 weight on real patches, applied every 8 steps
     extra_notes: list[str] = field(default_factory=list)
 
 
@@ -87,6 +91,26 @@ def param_layout() -> list[tuple[str, int]]:
     from studio.synthetic.params import PARAM_SPECS
 
     return [(s.name, len(s.choices) if s.categorical else 1) for s in PARAM_SPECS]
+
+
+POSE_PARAMS = ("head_yaw", "head_pitch", "head_roll", "gaze_x", "gaze_y")
+
+
+def sample_training_params(n: int, rng: np.random.Generator, pose_scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Renderer parameters for distillation, with one fixed texture seed. ``pose_scale`` < 1
+    narrows head pose and gaze: with the eyes and mouth in nearly the same place in every
+    image, regression learns them sharp far sooner (a budget choice for a CPU-trained
+    default model)."""
+    from studio.synthetic.params import sample_params
+
+    params = sample_params(n, rng)
+    # one strand/pore/freckle noise pattern for all: a per-face random pattern cannot be
+    # predicted from the params, so L1 would only learn its blurred average
+    params["texture_seed"] = np.full(n, 1234.0)
+    if pose_scale != 1.0:
+        for name in POSE_PARAMS:
+            params[name] = params[name] * pose_scale
+    return params
 
 
 def encode_params(params: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -132,14 +156,34 @@ class WCritic(nn.Module):
         return self.net(w).squeeze(1)
 
 
+class PatchCritic(nn.Module):
+    """A small PatchGAN-style discriminator: a realism logit per ~22 px patch. Added to the
+    L1 loss with a small weight it sharpens what L1 alone leaves blurred (the averaging of
+    details the params barely determine), while L1 keeps the structure."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(3, w, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.GroupNorm(8, 2 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 4 * w, 3, 1, 1), nn.GroupNorm(8, 4 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(4 * w, 1, 3, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.float())
+
+
 # --------------------------------------------------------------------------- data
 
 
 class FaceFeeder:
     """Renders random faces in a background thread into a bounded queue."""
 
-    def __init__(self, size: int, batch: int, seed: int, budget: int = 1 << 62) -> None:
-        self.size, self.batch = size, batch
+    def __init__(self, size: int, batch: int, seed: int, budget: int = 1 << 62,
+                 pose_scale: float = 1.0) -> None:
+        self.size, self.batch, self.pose_scale = size, batch, pose_scale
         self.rng = np.random.default_rng(seed)
         self.q: queue.Queue[tuple[np.ndarray, np.ndarray]] = queue.Queue(maxsize=4)
         self._stop = threading.Event()
@@ -151,7 +195,6 @@ class FaceFeeder:
         self.thread.start()
 
     def _run(self) -> None:
-        from studio.synthetic.params import sample_params
         from studio.synthetic.renderer import render_faces
 
         try:
@@ -159,7 +202,7 @@ class FaceFeeder:
                 if self.rendered >= self.budget:  # throttled: the trainer shares the CPU
                     time.sleep(0.05)
                     continue
-                params = sample_params(self.batch, self.rng)
+                params = sample_training_params(self.batch, self.rng, self.pose_scale)
                 imgs = render_faces(params, self.size)
                 item = (encode_params(params), imgs)
                 self.rendered += len(imgs)
@@ -352,6 +395,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
     map_lr = cfg.lr_map / G.mapping.fc0.weight_gain / math.sqrt(cfg.z_dim)  # undo lr multiplier
     opt_map = torch.optim.Adam(G.mapping.parameters(), lr=map_lr, betas=(0.5, 0.99))
     opt_c = torch.optim.Adam(C.parameters(), lr=2e-4, betas=(0.5, 0.99))
+    PD = PatchCritic()
+    opt_pd = torch.optim.Adam(PD.parameters(), lr=cfg.adv_lr, betas=(0.5, 0.99))
     pool = ReplayPool(cfg.pool_size, vec_dim, cfg.resolution)
     st: dict[str, Any] = {"stage": 1, "step": 0, "map_step": 0, "images_seen": 0,
                           "rendered": 0, "seconds": 0.0, "map_seconds": 0.0, "losses": []}
@@ -365,6 +410,9 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
             opt_map.load_state_dict(ck["opt_map"])
             opt_c.load_state_dict(ck["opt_c"])
             pool.load_state_dict(ck["pool"])
+        if "PD" in ck:  # runs from before the patch critic have none
+            PD.load_state_dict(ck["PD"])
+            opt_pd.load_state_dict(ck["opt_pd"])
         st.update(ck["state"])
         for group in opt.param_groups:  # settings may change between sessions of a run
             group["lr"], group["betas"] = cfg.lr, (cfg.beta1, 0.99)
@@ -379,15 +427,15 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
         save_checkpoint(run_dir, {
             "images_seen": st["images_seen"], "G": G.state_dict(), "E": E.state_dict(),
             "C": C.state_dict(), "opt": opt.state_dict(), "opt_map": opt_map.state_dict(),
+            "PD": PD.state_dict(), "opt_pd": opt_pd.state_dict(),
             "opt_c": opt_c.state_dict(), "pool": pool.state_dict(), "state": dict(st),
             "config": asdict(cfg),
         })
 
     # fixed preview faces
-    from studio.synthetic.params import sample_params
     from studio.synthetic.renderer import render_faces
 
-    prev_params = sample_params(8, np.random.default_rng(12345))
+    prev_params = sample_training_params(8, np.random.default_rng(12345), cfg.pose_scale)
     prev_vec = torch.from_numpy(encode_params(prev_params))
     prev_real = render_faces(prev_params, cfg.resolution)
 
@@ -395,7 +443,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
     if st["stage"] == 1 and (cfg.max_steps is None or st["step"] < cfg.max_steps) \
             and st["seconds"] < cfg.minutes * 60:
         first = max(min(cfg.pool_min, cfg.pool_size) - pool.count, cfg.batch)
-        feeder = FaceFeeder(cfg.resolution, cfg.render_batch, cfg.seed * 1000 + st["step"], first)
+        feeder = FaceFeeder(cfg.resolution, cfg.render_batch, cfg.seed * 1000 + st["step"], first,
+                            cfg.pose_scale)
         G.train()
         E.train()
         last_ck = last_prev = time.monotonic()
@@ -420,6 +469,23 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
                 w = E(vec)
                 fake = _synth(G, w, cfg.bf16)
                 loss = recon_loss(fake, real)
+                adv_v = math.nan
+                if cfg.adv_weight > 0:
+                    # patch critic step on real renders vs the current reconstructions
+                    r = real.detach().requires_grad_(st["step"] % 8 == 0)
+                    d_real, d_fake = PD(r), PD(fake.detach())
+                    d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+                    if r.requires_grad:  # lazy R1 keeps the critic smooth on real images
+                        (g,) = torch.autograd.grad(d_real.sum(), r, create_graph=True)
+                        d_loss = d_loss + cfg.adv_r1 * 8 * g.square().sum((1, 2, 3)).mean()
+                    opt_pd.zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    opt_pd.step()
+                    PD.requires_grad_(False)
+                    adv = F.softplus(-PD(fake)).mean()
+                    PD.requires_grad_(True)
+                    adv_v = float(adv.detach())
+                    loss = loss + cfg.adv_weight * adv
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -428,7 +494,7 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
                 now = time.monotonic()
                 st["seconds"] += now - t_seg
                 t_seg = now
-                lv = float(loss.detach())
+                lv = float(loss.detach()) - (cfg.adv_weight * adv_v if adv_v == adv_v else 0.0)
                 ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
                 if st["step"] % 10 == 0 or st["step"] <= 3:
                     st["losses"].append([st["step"], st["images_seen"], lv])
@@ -451,8 +517,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
                 yield Progress(
                     0.9 * frac,
                     f"reconstruction step {st['step']}: loss {ema_loss:.4f}, {ips:.1f} img/s, "
-                    f"{st['rendered']} rendered",
-                    preview, {"recon_loss": lv, "img_per_s": ips}, st["step"],
+                    f"{st['rendered']} rendered" + (f", adv {adv_v:.3f}" if adv_v == adv_v else ""),
+                    preview, {"recon_loss": lv, "img_per_s": ips, "adv": adv_v}, st["step"],
                 )
                 if done:
                     break
@@ -471,7 +537,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
     G.synthesis.requires_grad_(False)
     bank_rng = np.random.default_rng(cfg.seed + 99)
     with torch.no_grad():
-        bank = E(torch.from_numpy(encode_params(sample_params(cfg.map_bank, bank_rng))))
+        bank = E(torch.from_numpy(encode_params(
+            sample_training_params(cfg.map_bank, bank_rng, cfg.pose_scale))))
     G.mapping.train()
     last_ck = time.monotonic()
     t_seg = time.monotonic()
@@ -552,6 +619,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
         "notes": "; ".join(["no adversarial training; images are smoother than the renderer",
                             *cfg.extra_notes]),
         "untrained": False,
+        "pose_scale": cfg.pose_scale,
+        "adv_weight": cfg.adv_weight,
     }
     if "grown_from" in st:
         training["grown_from_resolution"] = st["grown_from"]["resolution"]
@@ -612,6 +681,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beta1", type=float, default=None, help=f"Adam beta1, default {d.beta1}")
     p.add_argument("--fresh-ratio", type=float, default=None,
                    help=f"new renders per trained image (the rest is replay), default {d.fresh_ratio}")
+    p.add_argument("--pose-scale", type=float, default=None,
+                   help="scale head pose and gaze of the training faces (default 1)")
+    p.add_argument("--adv-weight", type=float, default=None,
+                   help="weight of the patch discriminator's loss (default 0: L1 only)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--fp32", action="store_true")
@@ -627,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         ck = load_checkpoint(a.resume)
         cfg = DistillConfig(**{**ck["config"], "run_dir": a.resume})
         cfg.minutes, cfg.map_minutes, cfg.out = a.minutes, a.map_minutes, a.out
-        for key in ("batch", "lr", "beta1", "fresh_ratio"):  # may change between sessions
+        for key in ("batch", "lr", "beta1", "fresh_ratio", "pose_scale", "adv_weight"):
             if getattr(a, key) is not None:
                 setattr(cfg, key, getattr(a, key))
     else:
@@ -637,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
             channel_max=a.channel_max, z_dim=a.z_dim, w_dim=a.w_dim,
             mapping_layers=a.mapping_layers, lr=a.lr or d.lr, seed=a.seed, bf16=not a.fp32,
             fresh_ratio=d.fresh_ratio if a.fresh_ratio is None else a.fresh_ratio,
+            pose_scale=d.pose_scale if a.pose_scale is None else a.pose_scale,
+            adv_weight=d.adv_weight if a.adv_weight is None else a.adv_weight,
         )
     ctx = JobContext()
     job = distill_job(ctx, cfg)

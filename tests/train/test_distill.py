@@ -111,3 +111,14 @@ def test_grown_generator_starts_as_the_upsampled_small_one(tmp_path: Path):
     _events, result = _drive(distill_job(JobContext(), cfg2))
     assert Path(result["model"]).exists()
     assert result["training"]["grown_from_resolution"] == 16
+
+
+def test_patch_critic_trains_alongside_and_resumes(tmp_path: Path):
+    from studio.train.checkpoint import load_checkpoint
+
+    cfg = _cfg(tmp_path, max_steps=6, map_steps=2, adv_weight=0.05)
+    events, result = _drive(distill_job(JobContext(), cfg))
+    adv = [e.metrics["adv"] for e in events if "adv" in e.metrics]
+    assert adv and all(np.isfinite(adv))
+    ck = load_checkpoint(cfg.run_dir)
+    assert "PD" in ck and result["training"]["adv_weight"] == 0.05
