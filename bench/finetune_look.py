@@ -24,8 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio.core.jobs import JobContext  # noqa: E402
@@ -102,7 +100,7 @@ def main() -> int:
         "model": str(a.model), "look": a.look, "subset": a.n_data, "kimg": a.kimg,
         "batch": a.batch, "minutes_this_call": round(minutes, 1),
         "regressor": str(reg_path), "before": before, "after": after,
-        "share_ratio": after["share"] / max(before["share"], 1e-9),
+        "share_gain": after["share"] - before["share"],
         "fd_ratio": after["fd"] / max(before["fd"], 1e-9),
     }
     (out / "result.json").write_text(json.dumps(result, indent=2))

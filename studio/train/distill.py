@@ -77,6 +77,7 @@ class DistillConfig:
     map_steps: int | None = None  # stop stage 2 after this many steps (tests)
     map_bank: int = 16384
     pose_scale: float = 1.0  # scales head pose and gaze of the sampled faces (1 = the renderer's)
+    lr_decay_minutes: float = 0.0  # cosine-decay the lr to a tenth over the budget's last N minutes
     adv_weight: float = 0.0  # weight of a patch discriminator's loss (0 = pure reconstruction)
     adv_lr: float = 2e-4
     adv_r1: float = 0.2  # R1 weight on real patches, applied every 8 steps
@@ -342,6 +343,17 @@ def grow_checkpoint(src_run: str | Path, dst_run: str | Path, resolution: int) -
     return cfg
 
 
+def lr_factor(cfg: DistillConfig, seconds: float) -> float:
+    """1 until the last ``lr_decay_minutes`` of the reconstruction budget, then a cosine
+    down to 0.1: the final low-lr stretch removes the noise floor of the L1 fit."""
+    window = cfg.lr_decay_minutes * 60
+    left = cfg.minutes * 60 - seconds
+    if window <= 0 or left >= window:
+        return 1.0
+    t = min(1.0, max(0.0, 1.0 - left / window))
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def _synth(G: Generator, w: torch.Tensor, bf16: bool, noise_mode: str = "random") -> torch.Tensor:
     ws = w.unsqueeze(1).repeat(1, G.num_ws, 1)
     if bf16:
@@ -488,6 +500,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
                     loss = loss + cfg.adv_weight * adv
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * lr_factor(cfg, st["seconds"])
                 opt.step()
                 st["step"] += 1
                 st["images_seen"] += cfg.batch
@@ -605,8 +619,10 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
     tail = [x[2] for x in losses[-50:]] or [float("nan")]
     training = {
         "method": "distillation of the procedural renderer: params->w encoder + synthesis "
-                  "trained by L1/gradient reconstruction, then the mapping network fitted "
-                  "to the encoder's w distribution (sliced Wasserstein + MLP critic on w)",
+                  "trained by L1/gradient reconstruction"
+                  + (" with a patch critic" if cfg.adv_weight > 0 else "")
+                  + ", then the mapping network fitted to the encoder's w distribution "
+                  "(sliced Wasserstein + MLP critic on w)",
         "images_seen": int(st["images_seen"]),
         "unique_images_rendered": int(st["rendered"]),
         "minutes": round((st["seconds"] + st["map_seconds"]) / 60
@@ -616,7 +632,9 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
         "final_recon_loss": round(float(np.mean(tail)), 4),
         "mapping_steps": int(st["map_step"]),
         "final_mapping_swd": round(swd_final, 5),
-        "notes": "; ".join(["no adversarial training; images are smoother than the renderer",
+        "notes": "; ".join([("L1 plus a small patch-critic loss" if cfg.adv_weight > 0 else
+                             "no adversarial training")
+                            + "; images are smoother than the renderer",
                             *cfg.extra_notes]),
         "untrained": False,
         "pose_scale": cfg.pose_scale,
@@ -683,6 +701,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"new renders per trained image (the rest is replay), default {d.fresh_ratio}")
     p.add_argument("--pose-scale", type=float, default=None,
                    help="scale head pose and gaze of the training faces (default 1)")
+    p.add_argument("--lr-decay-minutes", type=float, default=None,
+                   help="cosine-decay the lr to 0.1x over the last N minutes (default 0)")
     p.add_argument("--adv-weight", type=float, default=None,
                    help="weight of the patch discriminator's loss (default 0: L1 only)")
     p.add_argument("--threads", type=int, default=2)
@@ -700,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         ck = load_checkpoint(a.resume)
         cfg = DistillConfig(**{**ck["config"], "run_dir": a.resume})
         cfg.minutes, cfg.map_minutes, cfg.out = a.minutes, a.map_minutes, a.out
-        for key in ("batch", "lr", "beta1", "fresh_ratio", "pose_scale", "adv_weight"):
+        for key in ("batch", "lr", "beta1", "fresh_ratio", "pose_scale", "adv_weight",
+                    "lr_decay_minutes"):
             if getattr(a, key) is not None:
                 setattr(cfg, key, getattr(a, key))
     else:
@@ -712,6 +733,8 @@ def main(argv: list[str] | None = None) -> int:
             fresh_ratio=d.fresh_ratio if a.fresh_ratio is None else a.fresh_ratio,
             pose_scale=d.pose_scale if a.pose_scale is None else a.pose_scale,
             adv_weight=d.adv_weight if a.adv_weight is None else a.adv_weight,
+            lr_decay_minutes=d.lr_decay_minutes if a.lr_decay_minutes is None
+            else a.lr_decay_minutes,
         )
     ctx = JobContext()
     job = distill_job(ctx, cfg)

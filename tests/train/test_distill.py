@@ -122,3 +122,14 @@ def test_patch_critic_trains_alongside_and_resumes(tmp_path: Path):
     assert adv and all(np.isfinite(adv))
     ck = load_checkpoint(cfg.run_dir)
     assert "PD" in ck and result["training"]["adv_weight"] == 0.05
+
+
+def test_lr_factor_holds_then_decays_to_a_tenth():
+    from studio.train.distill import lr_factor
+
+    cfg = DistillConfig(minutes=10.0, lr_decay_minutes=4.0)
+    assert lr_factor(cfg, 0.0) == 1.0 and lr_factor(cfg, 6 * 60 - 1) == 1.0
+    mid = lr_factor(cfg, 8 * 60)
+    assert 0.5 < mid < 0.6  # half-way down the cosine: 0.55
+    assert abs(lr_factor(cfg, 10 * 60) - 0.1) < 1e-9 and lr_factor(cfg, 11 * 60) == 0.1
+    assert lr_factor(DistillConfig(minutes=10.0), 9.9 * 60) == 1.0
