@@ -480,7 +480,8 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
                 vec, real = pool.sample(cfg.batch, gen)
                 w = E(vec)
                 fake = _synth(G, w, cfg.bf16)
-                loss = recon_loss(fake, real)
+                rec = recon_loss(fake, real)
+                loss = rec
                 adv_v = math.nan
                 if cfg.adv_weight > 0:
                     # patch critic step on real renders vs the current reconstructions
@@ -508,7 +509,7 @@ def distill_job(ctx: JobContext, cfg: DistillConfig) -> PyGenerator[Progress, No
                 now = time.monotonic()
                 st["seconds"] += now - t_seg
                 t_seg = now
-                lv = float(loss.detach()) - (cfg.adv_weight * adv_v if adv_v == adv_v else 0.0)
+                lv = float(rec.detach())
                 ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
                 if st["step"] % 10 == 0 or st["step"] <= 3:
                     st["losses"].append([st["step"], st["images_seen"], lv])

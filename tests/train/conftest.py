@@ -23,24 +23,11 @@ def _one_thread() -> Iterator[None]:
 
 
 def _render(n: int, size: int, seed: int, **overrides: Any) -> np.ndarray:
-    """Procedural faces from the synthetic renderer, or plain procedural images if it fails."""
-    try:
-        from studio.synthetic.params import sample_params
-        from studio.synthetic.renderer import render_faces
+    """Procedural faces from the synthetic renderer."""
+    from studio.synthetic.params import sample_params
+    from studio.synthetic.renderer import render_faces
 
-        return render_faces(sample_params(n, np.random.default_rng(seed), **overrides), size)
-    except Exception:  # noqa: BLE001 - the renderer is someone else's work in progress
-        rng = np.random.default_rng(seed)
-        yy, xx = np.mgrid[:size, :size] / size
-        out = np.empty((n, size, size, 3), np.uint8)
-        for i in range(n):
-            bg = rng.uniform(0, 1, 3)
-            if "bg_r" in overrides:
-                bg = np.array([overrides["bg_r"], overrides["bg_g"], overrides["bg_b"]])
-            face = ((xx - 0.5) ** 2 + (yy - 0.55) ** 2) < 0.09
-            img = np.where(face[..., None], rng.uniform(0.5, 0.9, 3), bg)
-            out[i] = (img * 255).astype(np.uint8)
-        return out
+    return render_faces(sample_params(n, np.random.default_rng(seed), **overrides), size)
 
 
 def write_folder(folder: Path, images: np.ndarray) -> Path:
