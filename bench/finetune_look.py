@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio.core.jobs import JobContext  # noqa: E402
@@ -31,7 +33,7 @@ from studio.face.model_file import load_face_model  # noqa: E402
 from studio.train.attributes import find_attribute_model, load_attribute_regressor  # noqa: E402
 from studio.train.config import TrainConfig  # noqa: E402
 from studio.train.data import ImageFolder  # noqa: E402
-from studio.train.look import look_report, parse_look  # noqa: E402
+from studio.train.look import look_mask, look_report, parse_look  # noqa: E402
 from studio.train.metrics import real_images  # noqa: E402
 
 
@@ -73,6 +75,7 @@ def main() -> int:
         print("no attribute model: run studio train attributes first", file=sys.stderr)
         return 2
     reg = load_attribute_regressor(reg_path)
+    look_mask(reg, np.zeros((1, 64, 64, 3), np.uint8), look)  # a misspelt look fails now
     overrides = {k: list(v) if len(v) > 1 else v[0] for k, v in look.items()}
     data = out / "data"
     _drive(synth_dataset_job(JobContext(), data, a.n_data, size=base.resolution, seed=7,
@@ -109,4 +112,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from studio.core.errors import StudioError
+
+    try:
+        sys.exit(main())
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
