@@ -98,7 +98,7 @@ def hostile_pickles(marker: Path) -> dict[str, tuple[bytes, str]]:
             "dnnlib.util.call_func_by_name",
         ),
         "persistent id": (b"\x80\x02" + _binunicode("storage") + b"Q.", "persistent id"),
-        "copyreg extension": (b"\x80\x02\x82\x01.", "damaged"),
+        "copyreg extension": (b"\x80\x02\x82\x01.", "extension codes"),
     }
     # A hostile pickle hidden inside a tensor's storage bytes.
     inner = pickle.dumps(Evil(os.system, cmd), protocol=2)

@@ -18,6 +18,7 @@ import numpy as np
 
 from studio.core.errors import FileFormatError
 from studio.face.importers.safe_pickle import (
+    NumpyDType,
     PersistentObject,
     PickleRefused,
     load_restricted,
@@ -91,14 +92,21 @@ class NvidiaPickle:
 
 def read_nvidia_pickle(path: str | Path) -> NvidiaPickle:
     """Read a network pickle without executing anything in it (see ``safe_pickle``)."""
+    from studio.face.importers.detect import check_checkpoint_file
+
     path = Path(path)
+    size = check_checkpoint_file(path)  # a regular file of a size we can hold
     try:
         with path.open("rb") as f:
-            data = load_restricted(f)
-    except PickleRefused as exc:
-        raise FileFormatError(f"refused as a StyleGAN network pickle: {exc.reason}", path) from None
+            raw = f.read(size + 1)  # (asking for the size limit would allocate all of it)
     except OSError as exc:
         raise FileFormatError(f"cannot be read ({exc.strerror or exc})", path) from None
+    if len(raw) != size:
+        raise FileFormatError("changed while being read; try again", path)
+    try:
+        data = load_restricted(raw)
+    except PickleRefused as exc:
+        raise FileFormatError(f"refused as a StyleGAN network pickle: {exc.reason}", path) from None
     if not isinstance(data, dict):
         raise FileFormatError(
             f"is a pickle of a {type(data).__name__}, not of a StyleGAN network dict", path
@@ -136,6 +144,8 @@ def plain_data(value: Any, _depth: int = 0) -> Any:
         return value.item()
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 4096:
         return value.tolist()
+    if isinstance(value, NumpyDType):
+        return str(value.dtype)
     return f"<{type(value).__name__}>"
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ NVIDIA_MAPPING_LR = 0.01
 W_AVG_SAMPLES = 8192
 W_AVG_SEED = 0
 _STANDARD_BASES = (32768, 16384)
+MAX_RESOLUTION = 4096  # the largest published StyleGAN2 models are 1024 (a few 2048) px
 
 
 @dataclass
@@ -66,40 +66,22 @@ class RosinalityConfig:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """``torch.load`` with ``weights_only=True``; only ``argparse.Namespace`` is let in."""
-    import pickle
+    """``torch.load`` with ``weights_only=True``; only ``argparse.Namespace`` is let in.
 
-    import torch
+    The file is checked first (a regular file of a sane size; every storage and tensor it
+    declares really in it, see :mod:`.torch_checkpoint`), so a small hostile file cannot make
+    us allocate what it claims."""
+    from studio.face.importers.detect import check_checkpoint_file
+    from studio.face.importers.torch_checkpoint import load_torch_checkpoint
 
     path = Path(path)
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as exc:
-        m = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if m:
-            raise FileFormatError(
-                f"contains a pickled Python object ({m.group(1)}), not plain weights; only "
-                "state dicts can be imported (loading it would run code from the file)",
-                path,
-            ) from None
-        raise FileFormatError(f"is not a readable weights file ({_short(exc)})", path) from None
-    except FileNotFoundError:
-        raise FileFormatError("file not found", path) from None
-    except Exception as exc:  # torch raises many kinds for damaged files
-        raise FileFormatError(
-            f"is not a readable PyTorch checkpoint (damaged or truncated?): {_short(exc)}", path
-        ) from None
+    size = check_checkpoint_file(path)
+    ckpt = load_torch_checkpoint(path, size)
     if not isinstance(ckpt, dict):
         raise FileFormatError(
             f"holds a {type(ckpt).__name__}, not a checkpoint dict", path
         )
     return ckpt
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def is_rosinality_state(sd: Any) -> bool:
@@ -144,6 +126,11 @@ def infer_config(sd: dict[str, Any]) -> RosinalityConfig:
     while f"to_rgbs.{n_rgbs}.conv.weight" in sd:
         n_rgbs += 1
     size = 4 * 2**n_rgbs
+    if size > MAX_RESOLUTION:
+        raise FileFormatError(
+            f"the generator has {n_rgbs} upsampling blocks ({size}x{size} pixels); this "
+            f"importer supports StyleGAN2 generators up to {MAX_RESOLUTION}x{MAX_RESOLUTION}"
+        )
     channels = {4: const[1]}
     for k in range(n_rgbs):
         w = _shape(sd, f"convs.{2 * k}.conv.weight")
