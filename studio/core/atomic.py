@@ -1,11 +1,18 @@
-"""Atomic file writes: temp file in the same folder, fsync, rename; keep a backup."""
+"""Atomic file writes: temp file in the same folder, fsync, rename; keep a backup.
+
+A write killed half-way leaves its temp file (``.<name>.XXXXXXXX.tmp``) behind;
+:func:`remove_stale_temps` clears those of one target once nothing has written to them for
+a while.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -73,3 +80,45 @@ def atomic_write_bytes(path: str | Path, data: bytes, backup: bool = False) -> N
 
 def atomic_write_text(path: str | Path, text: str, backup: bool = False) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), backup=backup)
+
+
+# A temp file nothing has written to for this long belongs to a write that was killed: a
+# live write touches its file at every chunk.
+STALE_AFTER_S = 60.0
+
+
+def _temp_name_pattern(path: Path) -> re.Pattern[str]:
+    """Names of the temp files :func:`atomic_write` makes for ``path`` (and for its backup):
+    ``.<name>.`` + mkstemp's 8 random characters + ``.tmp``."""
+    return re.compile(rf"\.{re.escape(path.name)}\.(?:bak\.)?[a-z0-9_]{{8}}\.tmp")
+
+
+def stale_temps(path: str | Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Temp files left in ``path``'s folder by killed writes of ``path``: only names of its
+    own temp pattern, only regular files, only those untouched for ``older_than_s``."""
+    path = Path(path)
+    pattern = _temp_name_pattern(path)
+    now = time.time()
+    found = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            st = entry.stat(follow_symlinks=False)
+            if entry.is_file(follow_symlinks=False) and now - st.st_mtime >= older_than_s:
+                found.append(Path(entry.path))
+    return sorted(found)
+
+
+def remove_stale_temps(path: str | Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete :func:`stale_temps` of ``path``; returns what was removed (best effort)."""
+    removed = []
+    for tmp in stale_temps(path, older_than_s):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed

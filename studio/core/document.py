@@ -1,21 +1,62 @@
 """An open project: the data, its file, its undo history, and change signals.
 
 The UI edits only through :meth:`Document.set` / :meth:`Document.push` (rule 2).
+
+Saving never loses work: the project is checked against the file format's limits before
+anything is written (an edit past the key limit is refused when it is made), the file is
+locked while it is written (a second writer gets "in use by process N"), and a file changed
+on disk since it was opened or last saved (another window, another program) is not
+overwritten silently: :class:`ProjectChangedOnDisk` asks the caller to Save As or overwrite.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from psygnal import Signal
 from pydantic import BaseModel, ValidationError
 
-from studio.core.atomic import atomic_write_text
+from studio.core import project as _project
+from studio.core.atomic import atomic_write_bytes, remove_stale_temps
 from studio.core.errors import StudioError
+from studio.core.files import resolve_path
 from studio.core.history import Batch, Command, History, SetValue
-from studio.core.project import Project, load_project, project_to_text
+from studio.core.locks import output_lock
+from studio.core.project import (
+    DEFAULT_NAME,
+    Project,
+    load_project,
+    project_to_bytes,
+    project_to_text,
+)
+
+
+class ProjectChangedOnDisk(StudioError):
+    """The project file was changed by someone else since this document read or wrote it."""
+
+
+class DiskStamp(NamedTuple):
+    """What identifies one version of a file on disk (an atomic save makes a new inode)."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> DiskStamp:
+        st = os.stat(path)
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _tidy_temps(path: Path) -> None:
+    """Remove temp files left by killed saves of ``path``, unless a save is running now."""
+    with contextlib.suppress(StudioError, OSError), output_lock(path, "project"):
+        remove_stale_temps(path)
 
 
 class Document:
@@ -29,6 +70,7 @@ class Document:
         self.history = History(self)
         self.history.changed.connect(self.changed.emit)
         self.recovered_from: Path | None = None
+        self.disk_stamp: DiskStamp | None = None  # the file as last read or written
 
     # -- target protocol for commands -------------------------------------------------
     def get(self, path: tuple) -> Any:
@@ -72,10 +114,12 @@ class Document:
         try:
             if self.get(path) == value:
                 return
-            self.history.push(SetValue(path, value, label, merge_key))
+            cmd = SetValue(path, value, label, merge_key)
+            self.history.push(cmd)
         except ValidationError as exc:
             raise StudioError(f"invalid value for {'.'.join(map(str, path))}: "
                               f"{exc.errors()[0]['msg']}") from None
+        self._check_limits(cmd)
 
     def set_many(self, values: dict[tuple, Any], label: str, merge_key: Any = None) -> None:
         cmds = [SetValue(p, v) for p, v in values.items() if self.get(p) != v]
@@ -87,6 +131,20 @@ class Document:
             self.history.push(cmd)
         except ValidationError as exc:
             raise StudioError(f"invalid edit: {exc.errors()[0]['msg']}") from None
+        self._check_limits(cmd)
+
+    def _check_limits(self, cmd: Command) -> None:
+        """Refuse (take back) an edit that puts the project over the file format's limits,
+        so that what can be made can always be saved and reopened. Counting is cheap (one
+        length per track), so every edit is checked, whatever paths it reports."""
+        n = _project.count_keys(self.project)
+        if n <= _project.MAX_TOTAL_KEYS:
+            return
+        self.history.undo()
+        self.history._redo.clear()  # the refused edit is not something to redo
+        self.history.state_changed.emit()
+        raise StudioError(f"cannot {cmd.label[:1].lower() + cmd.label[1:]}: the project would "
+                          f"hold {_project.keys_limit_message(n)}")
 
     # -- files -----------------------------------------------------------------------
     @property
@@ -100,27 +158,71 @@ class Document:
     def to_text(self) -> str:
         return project_to_text(self.project)
 
-    def save(self, path: Path | None = None) -> Path:
+    def save(self, path: Path | None = None, *, overwrite: bool = False) -> Path:
+        """Write the project to ``path`` (default: its file). Raises StudioError with what
+        to do: over a limit (nothing written), :class:`~studio.core.locks.OutputInUse`
+        (another process is writing it), :class:`ProjectChangedOnDisk` (the file changed
+        since it was opened or saved here; ``overwrite=True`` replaces it anyway)."""
         target = Path(path) if path else self.path
         if target is None:
             raise StudioError("choose where to save the project first")
+        self._name_follows_file(target)
+        data = project_to_bytes(self.project, target)  # over a limit: refused, nothing written
+        same_file = (self.path is not None and self.disk_stamp is not None
+                     and resolve_path(target) == resolve_path(self.path))
         try:
-            atomic_write_text(target, self.to_text(), backup=True)
+            with output_lock(target, "project"):
+                if same_file and not overwrite:
+                    self._check_unchanged(target)
+                atomic_write_bytes(target, data, backup=True)
+                stamp = DiskStamp.of(target)
+                remove_stale_temps(target)
         except OSError as exc:
-            raise StudioError(f"could not save ({exc.strerror})", target) from None
+            raise StudioError(f"could not save ({exc.strerror or exc})", target) from None
+        self.disk_stamp = stamp
         if target != self.path:
             self.path = target
             self.path_changed.emit(target)
         self.history.mark_clean()
         return target
 
+    def _name_follows_file(self, target: Path) -> None:
+        """Save As names the project after its new file, unless the user named it: the
+        name is still the default, or still its old file's name. An undoable edit."""
+        name = self.project.name
+        follows = name == DEFAULT_NAME or (self.path is not None and name == self.path.stem)
+        new = target.stem[:256]
+        if follows and new and new != name and target != self.path:
+            self.set(("name",), new, "Name the project after its file")
+
+    def _check_unchanged(self, target: Path) -> None:
+        try:
+            now = DiskStamp.of(target)
+        except FileNotFoundError:
+            return  # deleted since: nothing of someone else's to overwrite
+        if now != self.disk_stamp:
+            raise ProjectChangedOnDisk(
+                "the file was changed on disk by another program (or another studio window) "
+                "since you opened or last saved it; use Save As to keep both versions, or "
+                "overwrite it to replace those changes with yours", target)
+
     @classmethod
     def open(cls, path: str | Path) -> Document:
-        path = Path(path).resolve()
-        return cls(load_project(path), path)
+        try:
+            stamp: DiskStamp | None = DiskStamp.of(Path(path))  # before reading: conservative
+        except OSError:
+            stamp = None
+        project = load_project(path)
+        real = resolve_path(path)
+        doc = cls(project, real)
+        doc.disk_stamp = stamp
+        _tidy_temps(real)
+        return doc
 
-    def replace(self, project: Project, path: Path | None, modified: bool = False) -> None:
+    def replace(self, project: Project, path: Path | None, modified: bool = False,
+                disk_stamp: DiskStamp | None = None) -> None:
         self.project = project
+        self.disk_stamp = disk_stamp
         self.history.clear()
         if not modified:
             self.history.mark_clean()

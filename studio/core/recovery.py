@@ -10,17 +10,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core import paths
-from studio.core.atomic import atomic_write_text
-from studio.core.errors import FileFormatError
-from studio.core.project import Project, project_from_text
+from studio.core.atomic import STALE_AFTER_S, atomic_write_text
+from studio.core.errors import FileFormatError, StudioError
+from studio.core.files import read_text_bounded
+from studio.core.project import MAX_FILE_BYTES, Project, project_from_text
 
 SUFFIX = ".recovery.json"
+MAX_RECOVERY_BYTES = MAX_FILE_BYTES + 64 * 1024  # a project and a little metadata
+# Temp files of killed autosaves: ".<pid>-<ms>.recovery.json.XXXXXXXX.tmp"
+_TEMP = re.compile(r"\.(\d+)-\d+\.recovery\.json\.[a-z0-9_]{8}\.tmp")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -46,7 +51,7 @@ class RecoveryEntry:
     title: str
 
     def load(self) -> Project:
-        data = json.loads(self.file.read_text(encoding="utf-8"))
+        data = json.loads(read_text_bounded(self.file, MAX_RECOVERY_BYTES, "recovery file"))
         return project_from_text(json.dumps(data["project"]), self.file)
 
 
@@ -80,20 +85,34 @@ class RecoveryStore:
         """Snapshots left by sessions that are no longer running, newest first."""
         if not self.folder.is_dir():
             return []
+        self._remove_stale_temps()
         entries = []
         for f in self.folder.glob(f"*{SUFFIX}"):
             if f == self.file:
                 continue
             try:
-                meta = json.loads(f.read_text(encoding="utf-8"))["meta"]
+                meta = json.loads(read_text_bounded(f, MAX_RECOVERY_BYTES, "recovery file"))["meta"]
                 pid = int(meta["pid"])
                 entry = RecoveryEntry(f, Path(meta["source"]) if meta.get("source") else None,
                                       float(meta["saved_at"]), pid, str(meta.get("title", "")))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # half-written or foreign file: ignore it
+            except (OSError, ValueError, KeyError, TypeError, StudioError):
+                continue  # half-written or foreign file (or not a file at all): ignore it
             if not _pid_alive(entry.pid):
                 entries.append(entry)
         return sorted(entries, key=lambda e: e.saved_at, reverse=True)
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files of autosaves killed half-way by sessions that are gone."""
+        now = time.time()
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.folder):
+                m = _TEMP.fullmatch(entry.name)
+                if m is None or _pid_alive(int(m.group(1))):
+                    continue
+                with contextlib.suppress(OSError):
+                    if (entry.is_file(follow_symlinks=False)
+                            and now - entry.stat(follow_symlinks=False).st_mtime >= STALE_AFTER_S):
+                        os.unlink(entry.path)
 
     @staticmethod
     def discard(entry: RecoveryEntry) -> None:
@@ -104,5 +123,7 @@ class RecoveryStore:
     def load(entry: RecoveryEntry) -> Project:
         try:
             return entry.load()
-        except (OSError, ValueError, KeyError) as exc:
+        except StudioError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise FileFormatError(f"recovery file is damaged ({exc})", entry.file) from None

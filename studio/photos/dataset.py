@@ -22,6 +22,7 @@ import numpy as np
 
 from studio.core.atomic import atomic_write_bytes
 from studio.core.errors import StudioError
+from studio.core.locks import output_lock
 from studio.photos.report import REPORT_FILE, IngestReport, Reason
 
 DATASET_FILE = "dataset.json"
@@ -82,9 +83,15 @@ def remove_from_dataset(dataset_dir: str | Path, names: Iterable[str]) -> dict[s
 
     Deletes the PNG files, rewrites ``dataset.json`` and marks the faces as removed in
     ``report.json``. Unknown names raise StudioError before anything changes. Returns the
-    updated ``dataset.json`` document.
+    updated ``dataset.json`` document. Refused (``OutputInUse``) while an ingest writes it.
     """
     dataset_dir = Path(dataset_dir)
+    load_dataset(dataset_dir)  # not a data set: a clear error before anything else
+    with output_lock(dataset_dir, "data set folder"):
+        return _remove(dataset_dir, names)
+
+
+def _remove(dataset_dir: Path, names: Iterable[str]) -> dict[str, Any]:
     data = load_dataset(dataset_dir)
     wanted = {Path(n).name for n in names}
     present = {img.get("file") for img in data.get("images", [])}

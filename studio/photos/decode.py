@@ -30,6 +30,9 @@ IMAGE_SUFFIXES = {
 }
 # Pillow's own decompression-bomb limit (about 89.5 megapixels) by default.
 DEFAULT_MAX_PIXELS = 89_478_485
+# Longer side / shorter side. Even a stitched panorama stays well under this; a 3x50000 strip
+# holds no face and would make the face detector plan for tens of gigabytes.
+MAX_ASPECT = 25
 _KNOWN_OTHER = {
     ".heic": "HEIC/HEIF photos are not supported; export them as JPEG",
     ".heif": "HEIC/HEIF photos are not supported; export them as JPEG",
@@ -106,7 +109,7 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             img = Image.open(fh, formats=FORMATS)
         except Image.DecompressionBombError as exc:
             raise Rejected(
-                Reason.TOO_LARGE, f"the image is too large to decode safely ({exc})"
+                Reason.TOO_LARGE, f"too many pixels to decode safely ({exc})"
             ) from None
         except UnidentifiedImageError:
             if suffix in _KNOWN_OTHER:
@@ -129,11 +132,18 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             w, h = img.size
             if w <= 0 or h <= 0:
                 raise Rejected(Reason.CORRUPT, f"the {fmt} header gives an empty size {w}x{h}")
+            # Both from the header, before a single pixel is decoded.
+            if max(w, h) > MAX_ASPECT * min(w, h):
+                raise Rejected(
+                    Reason.EXTREME_ASPECT,
+                    f"extreme aspect ratio {w}x{h} (more than {MAX_ASPECT}:1): not a photo "
+                    "of a face",
+                )
             if w * h > max_pixels:
                 raise Rejected(
                     Reason.TOO_LARGE,
-                    f"the image is {w}x{h} ({w * h / 1e6:.0f} megapixels), more than the "
-                    f"{max_pixels / 1e6:.0f} megapixel limit; scale it down first",
+                    f"too many pixels: the image is {w}x{h} ({w * h / 1e6:.0f} megapixels), "
+                    f"more than the {max_pixels / 1e6:.0f} megapixel limit; scale it down first",
                 )
             try:
                 img.load()

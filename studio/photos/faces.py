@@ -72,6 +72,13 @@ class Face:
     landmarks: np.ndarray  # 68x2 float, source pixel-index coordinates
 
 
+def detection_margin(height: int, width: int) -> int:
+    """The grey margin around the detection image, which lets the detector find faces that
+    touch the photo's edges: a tenth of the long side, but never more than the short side
+    (no face is larger than that), so a long thin strip does not grow into gigabytes."""
+    return max(8, min(int(0.1 * max(height, width)), min(height, width)))
+
+
 class FaceFinder:
     """Finds faces and their landmarks. Loading the models takes about a second."""
 
@@ -147,8 +154,7 @@ class FaceFinder:
             sx, sy = size[0] / w, size[1] / h
         else:
             work, sx, sy = image, 1.0, 1.0
-        # A grey margin lets the detector find faces that touch the photo's edges.
-        margin = max(8, int(0.1 * max(work.shape[:2])))
+        margin = detection_margin(*work.shape[:2])
         padded = cv2.copyMakeBorder(
             np.ascontiguousarray(work),
             margin,

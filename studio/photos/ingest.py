@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.jobs import JobCancelled, JobContext, JobError, Progress
+from studio.core.locks import output_lock
 from studio.photos.align import AlignedFace, align_face, ffhq_quad
 from studio.photos.dataset import (
     DATASET_FILE,
@@ -123,11 +124,20 @@ def list_photos(
     return sorted(found, key=lambda p: p.relative_to(photos_dir).as_posix().lower())
 
 
-def _prepare_output(out_dir: Path) -> None:
-    """Create ``out_dir`` or clear a previous data set there; refuse other folders."""
+def _create_output(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise JobError("the output path exists and is not a folder", out_dir)
-    if out_dir.is_dir() and any(out_dir.iterdir()):
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JobError(
+            f"cannot create the output folder ({exc.strerror or exc})", out_dir
+        ) from None
+
+
+def _prepare_output(out_dir: Path) -> None:
+    """Clear a previous data set in ``out_dir`` (held locked); refuse other folders."""
+    if any(out_dir.iterdir()):
         if not (out_dir / DATASET_FILE).is_file():
             raise JobError(
                 "the output folder is not empty and is not a photo data set; "
@@ -143,12 +153,6 @@ def _prepare_output(out_dir: Path) -> None:
                 or entry.name.endswith(".tmp")
             ):
                 entry.unlink(missing_ok=True)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise JobError(
-            f"cannot create the output folder ({exc.strerror or exc})", out_dir
-        ) from None
 
 
 def _safe_stem(rel: str) -> str:
@@ -392,6 +396,25 @@ def ingest_job(
         raise JobError("the photos folder holds no files", photos)
     yield Progress(0.0, "loading the face models")
     finder = finder or shared_finder()
+    _create_output(out)
+    # One ingest per data set folder: a second one into the same folder (another terminal,
+    # the GUI) is refused at once instead of mixing its crops with ours.
+    with output_lock(out, "data set folder"):
+        return (yield from _run_ingest(ctx, photos, photos_abs, out, out_abs, files, size,
+                                       opts, finder))
+
+
+def _run_ingest(
+    ctx: JobContext,
+    photos: Path,
+    photos_abs: Path,
+    out: Path,
+    out_abs: Path,
+    files: list[Path],
+    size: int,
+    opts: IngestOptions,
+    finder: FaceFinder,
+) -> Generator[Progress, None, IngestReport]:
     _prepare_output(out)
     run = _Ingest(photos, out, size, opts, finder)
     options_doc = asdict(opts) | {"min_face": run.min_face}

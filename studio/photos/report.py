@@ -25,6 +25,7 @@ class Reason(enum.StrEnum):
     CORRUPT = "corrupt"  # a supported format, but the data is invalid
     TRUNCATED = "truncated"  # the file ends early
     TOO_LARGE = "too_large"  # more pixels than the decoder allows (decompression bomb guard)
+    EXTREME_ASPECT = "extreme_aspect"  # far too long and thin to hold a face (e.g. 3x50000)
     IMAGE_TOO_SMALL = "image_too_small"  # no face found and the image is smaller than a face
     NO_FACE = "no_face"
     FACE_TOO_SMALL = "face_too_small"
@@ -46,6 +47,7 @@ _TITLES = {
     Reason.CORRUPT: "corrupt image",
     Reason.TRUNCATED: "truncated image",
     Reason.TOO_LARGE: "image too large",
+    Reason.EXTREME_ASPECT: "extreme aspect ratio",
     Reason.IMAGE_TOO_SMALL: "image too small",
     Reason.NO_FACE: "no face found",
     Reason.FACE_TOO_SMALL: "face too small",

@@ -87,3 +87,22 @@ def test_saved_files_get_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~mask
+
+
+def test_save_as_names_the_project_after_its_file_unless_the_user_named_it(tmp_path):
+    import json
+
+    from studio.core.document import Document
+
+    doc = Document()
+    assert doc.project.name == "Untitled"
+    doc.save(tmp_path / "Evening show.dhproj")
+    assert doc.project.name == "Evening show" and not doc.modified
+    assert json.loads((tmp_path / "Evening show.dhproj").read_text())["name"] == "Evening show"
+    doc.save(tmp_path / "Morning show.dhproj")  # the name still followed the file
+    assert doc.project.name == "Morning show"
+    doc.history.undo()  # the rename is an ordinary, undoable edit
+    assert doc.project.name == "Evening show"
+    doc.set(("name",), "Anna's interview")
+    doc.save(tmp_path / "take2.dhproj")
+    assert doc.project.name == "Anna's interview"

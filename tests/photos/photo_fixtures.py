@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 from pathlib import Path
 
@@ -118,8 +119,11 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     import studio.cli as cli
 
     modules = list(cli.COMMAND_MODULES)
-    if "studio.cli.ingest_cmds" not in modules:  # until the lead registers the module
-        modules.append("studio.cli.ingest_cmds")
+    names = [getattr(m, "__name__", m) for m in modules]  # module objects or their names
+    if "studio.cli.ingest_cmds" not in names:  # until the lead registers the module
+        name = "studio.cli.ingest_cmds"
+        by_name = all(isinstance(m, str) for m in modules)
+        modules.append(name if by_name else importlib.import_module(name))
     out, err = io.StringIO(), io.StringIO()
     with (
         mock.patch.object(cli, "COMMAND_MODULES", modules),
