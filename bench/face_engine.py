@@ -13,7 +13,10 @@ at batch 1 (ms/frame) and batch 8 (frames/s), plus PSNR (8-bit images) of fast v
 of fp32 vs the reference. Variants run interleaved and the best of the repeats is reported,
 so noise from other processes on the machine hurts all of them alike.
 
-    python bench/face_engine.py [--quick]
+    python bench/face_engine.py [--quick] [--device cuda] [--out result.json]
+
+With ``--device cuda`` every variant runs on the GPU (the fast engine in bf16) and each timing
+waits for the GPU to finish.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def reference_synthesis(G: Generator, ws: torch.Tensor) -> torch.Tensor:
             i = a + 2
         if img is not None:
             n, c, h, _ = img.shape
-            up = torch.zeros(n, c, h, 2, h, 2)
+            up = torch.zeros(n, c, h, 2, h, 2, device=img.device, dtype=img.dtype)
             up[:, :, :, 0, :, 0] = img
             img = _fir(up.reshape(n, c, 2 * h, 2 * h), block.resample_filter, (2, 1), 4.0)
         y = _ref_torgb(block.torgb, x, ws[:, i])
@@ -106,15 +109,22 @@ def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+def _sync() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(fns: dict[str, Any], repeats: int) -> dict[str, float]:
-    """Best wall time (ms) per function, running them interleaved."""
+    """Best wall time (ms) per function, running them interleaved (waiting for the GPU)."""
     best = {k: float("inf") for k in fns}
     for fn in fns.values():  # warm-up
         fn()
+    _sync()
     for _ in range(repeats):
         for k, fn in fns.items():
             t0 = time.perf_counter()
             fn()
+            _sync()
             best[k] = min(best[k], (time.perf_counter() - t0) * 1000)
     return best
 
@@ -132,14 +142,18 @@ def make_generator(resolution: int, channel_base: int, seed: int = 0) -> Generat
     return G.eval().requires_grad_(False)
 
 
-def bench_model(resolution: int, channel_base: int, repeats: int, batch: int) -> dict[str, Any]:
+def bench_model(resolution: int, channel_base: int, repeats: int, batch: int,
+                device: str = "cpu") -> dict[str, Any]:
     G = make_generator(resolution, channel_base)
     model = FaceModel(G=G, D=None, meta={"name": f"random-{resolution}"})
-    fast_prec = "bf16" if cpu_has_fast_bf16() else "fp32"
-    e32 = FaceEngine(model, DeviceChoice("cpu", "fp32", "benchmark"))
-    efast = FaceEngine(model, DeviceChoice("cpu", fast_prec, "benchmark"))
-    ws1 = torch.from_numpy(e32.ws_for(1, 0.7))[None]
-    wsb = torch.from_numpy(np.stack([e32.ws_for(s, 0.7) for s in range(batch)]))
+    if device == "cpu":
+        fast_prec = "bf16" if cpu_has_fast_bf16() else "fp32"
+    else:
+        fast_prec = "bf16"
+    e32 = FaceEngine(model, DeviceChoice(device, "fp32", "benchmark"))
+    efast = FaceEngine(model, DeviceChoice(device, fast_prec, "benchmark"))
+    ws1 = torch.from_numpy(e32.ws_for(1, 0.7))[None].to(device)
+    wsb = torch.from_numpy(np.stack([e32.ws_for(s, 0.7) for s in range(batch)])).to(device)
 
     def frames(fn: Any) -> np.ndarray:
         return to_uint8(fn())
@@ -175,6 +189,7 @@ def bench_model(resolution: int, channel_base: int, repeats: int, batch: int) ->
 
     fps = {k: round(batch * 1000.0 / v, 2) for k, v in tb.items()}
     return {
+        "device": device,
         "resolution": resolution,
         "channel_base": channel_base,
         "channel_max": 512,
@@ -196,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 256 px only")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice); 1 is steadier on a busy machine")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where to run every variant (default cpu)")
+    parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device")
     if args.threads:
         torch.set_num_threads(args.threads)
     configs = [(256, 16384)] if args.quick else [(256, 16384), (1024, 32768)]
@@ -206,12 +226,20 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "cpu_fast_bf16": cpu_has_fast_bf16(),
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
         "models": [],
     }
     for res, base in configs:
         repeats = (3 if args.quick else 7) if res <= 256 else 2
-        results["models"].append(bench_model(res, base, repeats, batch=8))
-    print(json.dumps(results, indent=2))
+        if args.device == "cuda":
+            repeats *= 3  # cheap on a GPU, and steadier
+        results["models"].append(bench_model(res, base, repeats, batch=8, device=args.device))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
     return 0
 
 

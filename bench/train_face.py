@@ -15,7 +15,10 @@ steadier one. By default torch runs one thread: on a shared machine, every paral
 at a thread barrier for a core another process holds, which made 2-thread timings 10x
 slower and meaningless here; ``--threads 0`` keeps torch's default.
 
-    python bench/train_face.py [--quick]
+    python bench/train_face.py [--quick] [--device cuda] [--out result.json]
+
+With ``--device cuda`` both variants run on the GPU (``fast``: bf16 autocast +
+channels-last) and each timing waits for the GPU to finish (CPU time is then not meaningful).
 """
 
 from __future__ import annotations
@@ -56,13 +59,13 @@ def _folder(root: Path, res: int) -> ImageFolder:
 
 
 def _trainer(folder: ImageFolder, res: int, precision: str, channels_last: bool,
-             channels: tuple[int, int]) -> FaceTrainer:
+             channels: tuple[int, int], device: str = "cpu") -> FaceTrainer:
     cfg = TrainConfig(data=str(folder.folder), resolution=res, batch=BATCH, r1_interval=16,
                       aug_p=0.2, precision=precision, channels_last=channels_last,
                       channel_base=channels[0], channel_max=channels[1],
-                      device="cpu").resolved(res)
+                      device=device).resolved(res)
     nets = build_networks(cfg, seed=0)
-    choice = DeviceChoice("cpu", precision, "benchmark")
+    choice = DeviceChoice(device, precision, "benchmark")
     trainer = FaceTrainer(cfg, nets, folder, choice)
     trainer.train_step()  # iteration 0 has the R1 phase (and warms up the kernels)
     return trainer
@@ -72,15 +75,25 @@ def _time(trainer: FaceTrainer) -> tuple[float, float]:
     """(wall, process CPU) seconds for one step that has no regularisation phase."""
     while trainer.phases(trainer.iteration) != ["Gmain", "Dmain"]:
         trainer.train_step()
+    _sync(trainer)
     t0, c0 = time.perf_counter(), time.process_time()
     trainer.train_step()
+    _sync(trainer)
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def run(quick: bool, threads: int = 1) -> dict[str, Any]:
+def _sync(trainer: FaceTrainer) -> None:
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize(trainer.device)
+
+
+def run(quick: bool, threads: int = 1, device: str = "cpu") -> dict[str, Any]:
     if threads > 0:
         torch.set_num_threads(threads)
-    fast_precision = "bf16" if cpu_has_fast_bf16() else "fp32"
+    if device == "cpu":
+        fast_precision = "bf16" if cpu_has_fast_bf16() else "fp32"
+    else:
+        fast_precision = "bf16"
     resolutions = (128, 256)
     repeats = 2 if quick else 3
     channels = (4096, 128) if quick else (16384, 512)
@@ -92,6 +105,8 @@ def run(quick: bool, threads: int = 1) -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "fast_path": f"{fast_precision} autocast + channels_last",
         "quick": quick,
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
         "channel_base": channels[0],
         "channel_max": channels[1],
         "loadavg_before": [round(v, 2) for v in os.getloadavg()],
@@ -100,8 +115,8 @@ def run(quick: bool, threads: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for res in resolutions:
             folder = _folder(Path(tmp), res)
-            variants = {"fp32": _trainer(folder, res, "fp32", False, channels),
-                        "fast": _trainer(folder, res, fast_precision, True, channels)}
+            variants = {"fp32": _trainer(folder, res, "fp32", False, channels, device),
+                        "fast": _trainer(folder, res, fast_precision, True, channels, device)}
             wall = dict.fromkeys(variants, float("inf"))
             cpu = dict.fromkeys(variants, float("inf"))
             for _ in range(repeats):
@@ -126,8 +141,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="narrower networks, fewer repeats")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1; 0 = torch's default)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where both variants train (default cpu)")
+    parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     args = parser.parse_args()
-    print(json.dumps(run(args.quick, args.threads), indent=2))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device")
+    text = json.dumps(run(args.quick, args.threads, args.device), indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from studio.core.errors import StudioError
 
@@ -110,13 +111,13 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
     if args.project and not Path(args.project).exists():
         raise StudioError("file not found", args.project)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from studio.ui.app import create_app, open_main_window, wait_until_ready
+    from studio.ui.app import create_app, open_main_window
 
     app = create_app()
     window = open_main_window(args.project, offer_recovery=False)
     window.resize(w, h)
     window.show()
-    ready = wait_until_ready(app, window, args.timeout)
+    ready, problem = wait_for_preview(app, window, args.timeout)
     pixmap = window.grab()
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = pixmap.save(str(out), "PNG")
@@ -125,7 +126,45 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
     app.processEvents()
     if not ok:
         raise StudioError("could not write the PNG", out)
+    if problem is not None:
+        first = problem.strip().splitlines()[0] if problem.strip() else "unknown problem"
+        raise StudioError(f"the face preview failed: {first} (the window as it is was saved "
+                          f"to {out})")
     if not ready:
         print("warning: the preview did not finish before the timeout", file=sys.stderr)
     print(f"wrote {out} ({pixmap.width()}x{pixmap.height()})")
     return 0
+
+
+def preview_problem(window: Any) -> str | None:
+    """What the face panel reports as wrong with its preview (a model that does not load, a
+    render that failed, a request that does not fit the model), once its preview runner has
+    nothing left to do; None while it works or when all is well."""
+    from studio.ui.face_panel import FacePanel
+
+    for panel in window.panels.values():
+        if isinstance(panel, FacePanel) and panel.problem.text() and panel.preview.idle:
+            return panel.problem.text()
+    return None
+
+
+def wait_for_preview(app: Any, window: Any, timeout_s: float) -> tuple[bool, str | None]:
+    """Process events until every panel that renders has drawn, or one reports a failure
+    (then at once: a failed render never becomes ready). Returns (ready, problem)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        problem = preview_problem(window)
+        if problem is not None:
+            return False, problem
+        pending = [p for p in window.panels.values()
+                   if hasattr(p, "is_ready") and not p.is_ready()]
+        if not pending:
+            for _ in range(5):
+                app.processEvents()
+                time.sleep(0.02)
+            return True, preview_problem(window)
+        time.sleep(0.02)
+    return False, preview_problem(window)

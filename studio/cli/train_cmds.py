@@ -1,4 +1,4 @@
-"""``studio train face|attributes`` and ``studio metrics face``."""
+"""``studio train face|attributes|distill`` and ``studio metrics face``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
     tsub = train.add_subparsers(dest="train_command", metavar="WHAT", required=True)
     _register_train_face(tsub)
     _register_train_attributes(tsub)
+    _register_train_distill(tsub)
 
     metrics = subparsers.add_parser("metrics", help="measure a model against a data set")
     msub = metrics.add_subparsers(dest="metrics_command", metavar="WHAT", required=True)
@@ -115,6 +116,63 @@ def _register_train_attributes(tsub: Any) -> None:
     p.add_argument("--attributes", help="comma list (default: hair_color,hair_style,glasses,...)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train_attributes)
+
+
+DISTILL_EPILOG = """\
+A run lives in runs/distill-<time>/ (or --run-dir) and writes resumable checkpoints; Ctrl-C
+stops cleanly. --resume continues a run with its own network settings; more --minutes
+reopens a finished run. The settings marked "resumable" may change between sessions.
+
+examples:
+  studio train distill --run-dir runs/distill-main --resolution 64 --channel-base 4096 \\
+      --channel-max 256 --batch 8 --minutes 57 --map-minutes 3.5
+  studio train distill --resume runs/distill-main --minutes 150 --pose-scale 0.4 \\
+      --adv-weight 0.03 --lr-decay-minutes 20
+  studio train distill --grow runs/distill-main --run-dir runs/distill-128 --resolution 128
+"""
+
+
+def _register_train_distill(tsub: Any) -> None:
+    p = tsub.add_parser(
+        "distill", help="distil the procedural face renderer into a face GAN (the default model)",
+        description="Teach a StyleGAN2 generator the procedural renderer by regression "
+        "(params -> encoder -> synthesis, L1), then fit its mapping network; cheap enough "
+        "for a CPU. Makes models/face/default.safetensors.",
+        epilog=DISTILL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="models/face/default.safetensors", metavar="MODEL",
+                   help="the face model to write (default models/face/default.safetensors)")
+    p.add_argument("--resolution", type=int, help="image size in px (default 64; with --grow, "
+                   "the new run's size)")
+    p.add_argument("--minutes", type=float, default=60.0,
+                   help="reconstruction minutes, summed over the sessions of a run (default 60)")
+    p.add_argument("--map-minutes", type=float, default=4.0,
+                   help="mapping-fit minutes (default 4)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run")
+    p.add_argument("--grow", metavar="RUN_DIR",
+                   help="start --run-dir at --resolution from this (smaller) run's checkpoint")
+    p.add_argument("--run-dir", help="folder for a new run (default runs/distill-<time>)")
+    p.add_argument("--batch", type=int, help="images per step (default 16; resumable)")
+    p.add_argument("--channel-base", type=int, help="network width rule (default 4096)")
+    p.add_argument("--channel-max", type=int, help="most channels per layer (default 256)")
+    p.add_argument("--z-dim", type=int, help="size of z (default 256)")
+    p.add_argument("--w-dim", type=int, help="size of w (default 256)")
+    p.add_argument("--mapping-layers", type=int, help="mapping network depth (default 4)")
+    p.add_argument("--lr", type=float, help="learning rate (default 2e-3; resumable)")
+    p.add_argument("--beta1", type=float, help="Adam beta1 (default 0.9; resumable)")
+    p.add_argument("--fresh-ratio", type=float, help="new renders per trained image, the rest "
+                   "is replay (default 1; resumable)")
+    p.add_argument("--pose-scale", type=float, help="scale head pose and gaze of the training "
+                   "faces (default 1; resumable)")
+    p.add_argument("--lr-decay-minutes", type=float, help="cosine-decay the lr to 0.1x over "
+                   "the last N minutes (default 0; resumable)")
+    p.add_argument("--adv-weight", type=float, help="weight of the patch discriminator's "
+                   "loss (default 0: L1 only; resumable)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    p.add_argument("--seed", type=int, help="random seed of a new run (default 0)")
+    p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    p.add_argument("--no-samples", action="store_true",
+                   help="do not write the <out>_samples.png grid at the end")
+    p.set_defaults(func=cmd_train_distill)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -238,4 +296,53 @@ def cmd_metrics_face(args: argparse.Namespace) -> int:
             for attr, shares in result[key].items():
                 parts = ", ".join(f"{k} {v:.2f}" for k, v in shares.items() if v or k == "mean")
                 print(f"    {attr}: {parts}")
+    return 0
+
+
+def distill_settings(args: argparse.Namespace) -> Any:
+    """The :class:`~studio.train.distill.DistillConfig` that ``args`` ask for."""
+    from studio.train.distill import distill_config
+
+    if not Path(args.out).suffix.lower() == ".safetensors":
+        raise StudioError("the output must be a .safetensors file", args.out)
+    for name in ("minutes", "map_minutes"):
+        if getattr(args, name) < 0:
+            raise StudioError(f"--{name.replace('_', '-')} must be 0 or more")
+    for name in ("resolution", "batch", "channel_base", "channel_max", "z_dim", "w_dim",
+                 "mapping_layers", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise StudioError(f"--{name.replace('_', '-')} must be 1 or more")
+    if args.resolution is not None and (args.resolution < 8 or args.resolution & (args.resolution - 1)):
+        raise StudioError(f"--resolution must be a power of two, 8 or more (got {args.resolution})")
+    settings = {k: getattr(args, k) for k in (
+        "batch", "channel_base", "channel_max", "z_dim", "w_dim", "mapping_layers", "lr",
+        "beta1", "fresh_ratio", "pose_scale", "lr_decay_minutes", "adv_weight", "seed")}
+    if args.fp32:
+        settings["bf16"] = False
+    return distill_config(out=args.out, minutes=args.minutes, map_minutes=args.map_minutes,
+                          resume=args.resume, grow=args.grow, run_dir=args.run_dir,
+                          resolution=args.resolution, **settings)
+
+
+def cmd_train_distill(args: argparse.Namespace) -> int:
+    import torch
+
+    from studio.cli.progress import run_job
+    from studio.core.jobs import Job
+    from studio.train.distill import distill_job, write_samples
+
+    cfg = distill_settings(args)
+    torch.set_num_threads(args.threads)
+    result = run_job(Job("train distill", distill_job, cfg))
+    print(f"wrote {result['model']} (run folder {result['run_dir']})")
+    training = result["training"]
+    print(f"  {training['steps']} steps, {training['images_seen']} images seen, "
+          f"{training['minutes']} min, reconstruction loss {training['final_recon_loss']}, "
+          f"mapping swd {training['final_mapping_swd']}")
+    if not args.no_samples:
+        out = Path(result["model"])
+        png = out.with_name(out.stem + "_samples.png")
+        diversity = write_samples(out, png)
+        print(f"samples {png}: " + ", ".join(f"{k} {v:.3f}" for k, v in diversity.items()))
     return 0

@@ -53,5 +53,11 @@ def recovery_dir() -> Path:
     return state_dir() / "recovery"
 
 
+def log_dir() -> Path:
+    """Logs, such as the full report of an unexpected error in a command (under the state
+    folder, so ``STUDIO_HOME`` moves it too)."""
+    return state_dir() / "logs"
+
+
 def resources_dir() -> Path:
     return REPO_ROOT / "resources"

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,14 @@ import numpy as np
 
 from studio.core.atomic import atomic_write_bytes
 from studio.core.errors import FileFormatError
+from studio.core.model_registry import (
+    FACE_FORMAT,
+    FACE_FORMAT_VERSION,
+    FLOAT_DTYPES,
+    STUDIO_META_KEY,
+    face_metadata,
+    read_safetensors_header,
+)
 
 if TYPE_CHECKING:  # torch is imported lazily: reading metadata must stay cheap
     import torch
@@ -37,16 +44,10 @@ if TYPE_CHECKING:  # torch is imported lazily: reading metadata must stay cheap
     from studio.face.discriminator import Discriminator
     from studio.face.generator import Generator
 
-FORMAT = "dhs-face"
-FORMAT_VERSION = 1
-META_KEY = "studio"
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+FORMAT = FACE_FORMAT
+FORMAT_VERSION = FACE_FORMAT_VERSION
+META_KEY = STUDIO_META_KEY
 CONTROL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
-_DTYPE_SIZES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-    "BOOL": 1,
-}
-_FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
 
 
 @dataclass
@@ -69,97 +70,98 @@ class FaceModel:
         return int(self.G.img_resolution)
 
 
-# --------------------------------------------------------------------------- header
+# --------------------------------------------------------------------------- metadata
+
+# Names the network code knows (checked against studio.face.layers/generator in the tests;
+# kept here so that reading metadata does not import torch).
+ACTIVATIONS = ("linear", "relu", "lrelu")
+ARCHITECTURES = ("orig", "skip", "resnet")
+
+# Sanity bounds for network settings read from a file, so a hostile or damaged header gives
+# a clear error (and cannot make us allocate absurd amounts of memory) before anything is
+# built. Keys mean the same wherever they appear (G_kwargs, mapping_kwargs, D_kwargs, ...).
+_INT_BOUNDS = {
+    "z_dim": (0, 4096), "w_dim": (1, 4096), "c_dim": (0, 100_000), "img_channels": (1, 4),
+    "img_resolution": (4, 4096), "channel_base": (1, 1 << 20), "channel_max": (1, 4096),
+    "num_layers": (1, 64), "num_fp16_res": (0, 16), "cmap_dim": (1, 4096),
+    "embed_features": (1, 4096), "layer_features": (1, 4096), "mbstd_group_size": (1, 1024),
+    "mbstd_num_channels": (0, 64), "freeze_layers": (0, 64),
+}
+_FLOAT_BOUNDS = {  # (low, high), both inclusive
+    "lr_multiplier": (1e-8, 1e3), "w_avg_beta": (0.0, 1.0), "conv_clamp": (1e-6, 1e9),
+}
+_BOOLS = ("use_noise", "fp16_channels_last")
+_NESTED = ("mapping_kwargs", "synthesis_kwargs", "block_kwargs", "epilogue_kwargs")
 
 
-def _read_header(path: Path) -> tuple[dict[str, Any], int]:
-    """Parse and check a safetensors header; returns (header, data_start)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise FileFormatError("not a safetensors file (too short)", path)
-            (n,) = struct.unpack("<Q", head)
-            if n < 2 or n > MAX_HEADER_BYTES or 8 + n > size:
-                raise FileFormatError("not a safetensors file (bad header length)", path)
-            raw = f.read(n)
-    except FileNotFoundError:
-        raise FileFormatError("file not found", path) from None
-    except IsADirectoryError:
-        raise FileFormatError("is a folder, not a face model file", path) from None
-    except OSError as exc:
-        raise FileFormatError(f"cannot read: {exc.strerror or exc}", path) from None
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise FileFormatError("not a safetensors file (header is not JSON)", path) from None
-    if not isinstance(header, dict):
-        raise FileFormatError("not a safetensors file (header is not an object)", path)
-    data_len = size - 8 - n
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        if not isinstance(info, dict):
-            raise FileFormatError(f"tensor {key!r}: malformed header entry", path)
-        dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if dtype not in _DTYPE_SIZES:
-            raise FileFormatError(f"tensor {key!r}: unsupported dtype {dtype!r}", path)
-        if (
-            not isinstance(shape, list)
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
-            or not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-        ):
-            raise FileFormatError(f"tensor {key!r}: malformed header entry", path)
-        begin, end = offsets
-        if not 0 <= begin <= end or end - begin != math.prod(shape) * _DTYPE_SIZES[dtype]:
-            raise FileFormatError(f"tensor {key!r}: size does not match its shape", path)
-        if end > data_len:
-            raise FileFormatError(f"truncated file (tensor {key!r} runs past the end)", path)
-    return header, 8 + n
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_kwargs(kwargs: Any, where: str, path: Path) -> None:
+    """Types and ranges of network settings: integers in bounds, the resolution a power of
+    two, known activation and architecture names, finite floats, a sane resample filter."""
+    if not isinstance(kwargs, dict):
+        raise FileFormatError(f"invalid {where} in metadata (not an object)", path)
+
+    def bad(key: str, value: Any, why: str = "") -> FileFormatError:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return FileFormatError(f"invalid {where} in metadata ({key}={shown}{why})", path)
+
+    for key, value in kwargs.items():
+        if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
+            raise bad(str(key), value)
+        if key in _NESTED:
+            if value is not None:
+                _check_kwargs(value, where, path)
+        elif isinstance(value, dict):
+            raise bad(key, value, ": an object where a value belongs")
+        elif key in _INT_BOUNDS:
+            if value is None and key in ("embed_features", "layer_features", "cmap_dim",
+                                         "mbstd_group_size"):
+                continue
+            lo, hi = _INT_BOUNDS[key]
+            if not _is_int(value) or not lo <= value <= hi:
+                raise bad(key, value, f": an integer from {lo} to {hi}")
+            if key == "img_resolution" and value & (value - 1):
+                raise bad(key, value, ": not a power of two")
+        elif key in _FLOAT_BOUNDS:
+            if value is None and key in ("w_avg_beta", "conv_clamp"):
+                continue
+            lo, hi = _FLOAT_BOUNDS[key]
+            if (not isinstance(value, int | float) or isinstance(value, bool)
+                    or not math.isfinite(value) or not lo <= value <= hi):
+                raise bad(key, value, f": a number from {lo:g} to {hi:g}")
+        elif key == "activation":
+            if value not in ACTIVATIONS:
+                raise bad(key, value, f": unknown activation (known: {', '.join(ACTIVATIONS)})")
+        elif key == "architecture":
+            if value not in ARCHITECTURES:
+                raise bad(key, value,
+                          f": unknown architecture (known: {', '.join(ARCHITECTURES)})")
+        elif key == "resample_filter":
+            if (not isinstance(value, list) or not 1 <= len(value) <= 16
+                    or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                               and math.isfinite(v) and abs(v) <= 1e6 for v in value)
+                    or abs(sum(value)) < 1e-6):
+                raise bad(key, value, ": 1 to 16 finite numbers with a non-zero sum")
+        elif key in _BOOLS and not isinstance(value, bool):
+            raise bad(key, value, ": true or false")
 
 
 def _parse_meta(header: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    md = header.get("__metadata__")
-    if not isinstance(md, dict) or META_KEY not in md:
-        raise FileFormatError("not a face model (no studio metadata)", path)
-    text = md[META_KEY]
-    if not isinstance(text, str):
-        raise FileFormatError("invalid studio metadata", path)
-    try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise FileFormatError("invalid studio metadata (not JSON)", path) from None
-    if not isinstance(meta, dict):
-        raise FileFormatError("invalid studio metadata (not an object)", path)
-    if meta.get("format") != FORMAT:
-        raise FileFormatError(f"not a face model (format is {meta.get('format')!r})", path)
-    version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise FileFormatError("invalid studio metadata (format_version)", path)
-    if version > FORMAT_VERSION:
-        raise FileFormatError(
-            f"face model format version {version} is newer than this studio supports "
-            f"({FORMAT_VERSION}); update the studio",
-            path,
-        )
-    if not isinstance(meta.get("G_kwargs"), dict):
-        raise FileFormatError("invalid studio metadata (G_kwargs missing)", path)
-    if meta.get("D_kwargs") is not None and not isinstance(meta["D_kwargs"], dict):
-        raise FileFormatError("invalid studio metadata (D_kwargs)", path)
-    if not isinstance(meta.get("controls", {}), dict):
-        raise FileFormatError("invalid studio metadata (controls)", path)
-    if not isinstance(meta.get("resolution"), int):
-        raise FileFormatError("invalid studio metadata (resolution)", path)
+    """The face model's metadata: the registry's envelope checks plus the network settings."""
+    meta = face_metadata(header, path)
+    _check_kwargs(meta["G_kwargs"], "G_kwargs", path)
+    if meta.get("D_kwargs") is not None:
+        _check_kwargs(meta["D_kwargs"], "D_kwargs", path)
     return meta
 
 
 def read_face_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata of a face model, reading only the file header (cheap; for model pickers)."""
     p = Path(path)
-    header, _ = _read_header(p)
+    header, _ = read_safetensors_header(p, "face model file")
     return _parse_meta(header, p)
 
 
@@ -253,33 +255,10 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise FileFormatError(f"cannot read tensors: {exc}", path) from None
 
 
-# Sanity bounds for network sizes read from a file, so a hostile header cannot make us
-# allocate absurd amounts of memory before the tensors are checked.
-_INT_BOUNDS = {
-    "z_dim": (0, 4096), "w_dim": (1, 4096), "c_dim": (0, 100_000), "img_channels": (1, 4),
-    "img_resolution": (4, 4096), "channel_base": (1, 1 << 20), "channel_max": (1, 4096),
-    "num_layers": (1, 64), "num_fp16_res": (0, 16), "cmap_dim": (1, 4096),
-    "embed_features": (1, 4096), "layer_features": (1, 4096),
-}
-
-
-def _check_kwargs(kwargs: Any, where: str, path: Path) -> None:
-    if not isinstance(kwargs, dict):
-        raise FileFormatError(f"invalid {where} in metadata (not an object)", path)
-    for key, value in kwargs.items():
-        if isinstance(value, dict):
-            _check_kwargs(value, where, path)
-        elif key in _INT_BOUNDS and value is not None:
-            lo, hi = _INT_BOUNDS[key]
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise FileFormatError(f"invalid {where} in metadata ({key}={value!r})", path)
-
-
 def _build(kind: str, cls: type, kwargs: dict[str, Any], path: Path) -> Any:
-    _check_kwargs(kwargs, f"{kind}_kwargs", path)
     try:
         return cls.from_kwargs(kwargs)
-    except (TypeError, ValueError, KeyError, AssertionError, ZeroDivisionError,
+    except (TypeError, ValueError, KeyError, IndexError, AssertionError, ZeroDivisionError,
             OverflowError, RuntimeError, MemoryError) as exc:
         raise FileFormatError(f"invalid {kind}_kwargs in metadata: {exc}", path) from None
 
@@ -351,10 +330,10 @@ def load_face_model(path: str | os.PathLike[str], device: Any = "cpu") -> FaceMo
     from studio.face.generator import Generator
 
     p = Path(path)
-    header, _ = _read_header(p)
+    header, _ = read_safetensors_header(p, "face model file")
     meta = _parse_meta(header, p)
     for key in header:
-        if key != "__metadata__" and header[key]["dtype"] not in _FLOAT_DTYPES:
+        if key != "__metadata__" and header[key]["dtype"] not in FLOAT_DTYPES:
             raise FileFormatError(f"tensor {key} is not floating point", p)
     shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
     G = _network("G", Generator, meta["G_kwargs"], shapes, p)

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.core.model_registry import default_face_model
 from studio.core.project import resolve_asset
-from studio.face.registry import default_face_model
 
 
 def face_model_dirs(model_dirs: Iterable[Path]) -> list[Path]:

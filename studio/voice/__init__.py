@@ -1,7 +1,9 @@
 """Voices: text → speech with phoneme and word timings, recorded speech alignment.
 
 No Qt and no sound devices here (playback belongs to the GUI). Heavy engines (Piper's
-onnxruntime, eSpeak, PocketSphinx) load on first use.
+onnxruntime, eSpeak, PocketSphinx) load on first use: synthesis is in ``voice.synth``
+(``synthesize``), alignment in ``voice.align``, jobs in ``voice.jobs``, the voice list in
+``voice.voices``, audio files in ``voice.audio_io``.
 """
 
 from studio.voice.settings import VoiceSettings
@@ -16,28 +18,7 @@ from studio.voice.types import (
     save_timings,
 )
 
-
-def __getattr__(name: str):
-    # keep `import studio.voice` light: the synthesis chain loads on first use
-    lazy = {
-        "synthesize": ("studio.voice.synth", "synthesize"),
-        "align_audio": ("studio.voice.align", "align_audio"),
-        "load_audio": ("studio.voice.audio_io", "load_audio"),
-        "list_voices": ("studio.voice.voices", "list_voices"),
-        "resolve_voice": ("studio.voice.voices", "resolve_voice"),
-        "speak_job": ("studio.voice.jobs", "speak_job"),
-        "align_job": ("studio.voice.jobs", "align_job"),
-    }
-    if name in lazy:
-        import importlib
-
-        module, attr = lazy[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(name)
-
-
 __all__ = [
-    "SILENCE", "Phone", "SpeechResult", "Timings", "VoiceSettings", "Word", "align_audio",
-    "align_job", "list_voices", "load_audio", "load_timings", "parse_timings", "resolve_voice",
-    "save_timings", "speak_job", "synthesize",
+    "SILENCE", "Phone", "SpeechResult", "Timings", "VoiceSettings", "Word", "load_timings",
+    "parse_timings", "save_timings",
 ]

@@ -15,17 +15,17 @@ from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from studio.core.errors import FileFormatError
+from studio.core.model_registry import (
+    default_face_model,
+    default_model_path,
+    find_face_models,
+)
 from studio.face.discriminator import Discriminator
 from studio.face.model_file import (
     FORMAT,
     load_face_model,
     read_face_model_meta,
     save_face_model,
-)
-from studio.face.registry import (
-    default_face_model,
-    default_model_path,
-    find_face_models,
 )
 
 
@@ -214,9 +214,9 @@ def test_damaged_files_only_raise_file_format_error(tiny_model_path, tmp_path, c
 
 
 def test_registry_finds_models_and_reports_broken_ones(tmp_path, tiny_G, monkeypatch):
-    import studio.face.registry as registry
+    import studio.core.model_registry as registry
 
-    monkeypatch.setattr(registry, "models_dir", lambda: tmp_path / "no-shipped-models")
+    monkeypatch.setattr(registry, "shipped_face_dir", lambda: tmp_path / "no-shipped-models")
     folder = tmp_path / "models"
     folder.mkdir()
     save_face_model(folder / "b.safetensors", tiny_G, name="Bea", source="test")
@@ -233,12 +233,133 @@ def test_registry_finds_models_and_reports_broken_ones(tmp_path, tiny_G, monkeyp
 
 
 def test_default_model_location_and_untrained_models_are_never_default(tmp_path, tiny_G, monkeypatch):
-    import studio.face.registry as registry
+    import studio.core.model_registry as registry
 
     assert default_model_path().parts[-3:] == ("models", "face", "default.safetensors")
-    monkeypatch.setattr(registry, "models_dir", lambda: tmp_path)
+    monkeypatch.setattr(registry, "shipped_face_dir", lambda: tmp_path)
     assert default_face_model() is None
     save_face_model(tmp_path / "default.safetensors", tiny_G, name="x", training={"untrained": True})
     assert default_face_model() is None
     save_face_model(tmp_path / "default.safetensors", tiny_G, name="x", training={"kimg": 5000})
     assert default_face_model() == tmp_path / "default.safetensors"
+
+
+# --------------------------------------------------------------------------- metadata values
+
+
+def _kw(path: Path, part: str | None = None, **changes) -> dict:
+    """The file's metadata with ``changes`` made to G_kwargs (or to G_kwargs[part])."""
+    meta = read_face_model_meta(path)
+    target = meta["G_kwargs"] if part is None else meta["G_kwargs"].setdefault(part, {})
+    target.update(changes)
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # issue 9: an unknown activation in the mapping network was a KeyError traceback
+        (lambda p: _kw(p, "mapping_kwargs", activation="relu6"), "unknown activation"),
+        (lambda p: _kw(p, "synthesis_kwargs", activation="gelu"), "unknown activation"),
+        (lambda p: _kw(p, "synthesis_kwargs", architecture="weird"), "unknown architecture"),
+        (lambda p: _kw(p, "mapping_kwargs", lr_multiplier=float("nan")), "lr_multiplier"),
+        (lambda p: _kw(p, "mapping_kwargs", lr_multiplier=-1), "lr_multiplier"),
+        (lambda p: _kw(p, "mapping_kwargs", w_avg_beta="a"), "w_avg_beta"),
+        (lambda p: _kw(p, "mapping_kwargs", num_layers=0), "num_layers"),
+        (lambda p: _kw(p, "mapping_kwargs", num_layers=2.5), "num_layers"),
+        (lambda p: _kw(p, "synthesis_kwargs", conv_clamp="x"), "conv_clamp"),
+        (lambda p: _kw(p, "synthesis_kwargs", conv_clamp=0), "conv_clamp"),
+        (lambda p: _kw(p, "synthesis_kwargs", channel_base=True), "channel_base"),
+        (lambda p: _kw(p, "synthesis_kwargs", resample_filter=[]), "resample_filter"),
+        (lambda p: _kw(p, "synthesis_kwargs", resample_filter=[1, -1]), "resample_filter"),
+        (lambda p: _kw(p, "synthesis_kwargs", use_noise="yes"), "use_noise"),
+        (lambda p: _kw(p, "synthesis_kwargs", channel_max={"a": 1}), "channel_max"),
+        (lambda p: _kw(p, img_resolution=48), "power of two"),
+        (lambda p: _kw(p, mapping_kwargs=[1, 2]), "G_kwargs"),
+        (lambda p: _meta(p, resolution=48), "power of two"),
+        (lambda p: _meta(p, resolution=True), "resolution"),
+        (lambda p: _meta(p, name=["x"]), "name is not text"),
+        (lambda p: _meta(p, license=3), "license is not text"),
+        (lambda p: _meta(p, training=[1]), "training"),
+        (lambda p: _meta(p, controls={"smile": 5}), "controls"),
+        (lambda p: _meta(p, D_kwargs={"architecture": "nope"}), "D_kwargs"),
+        (lambda p: _meta(p, D_kwargs={"mbstd_group_size": -4}), "mbstd_group_size"),
+    ],
+)
+def test_bad_metadata_values_give_a_clear_error(tiny_model_path, change, message):
+    bad = _rewrite(tiny_model_path, meta=change(tiny_model_path))
+    for read in (read_face_model_meta, load_face_model):
+        with pytest.raises(FileFormatError) as err:
+            read(bad)
+        assert message in str(err.value), str(err.value)
+        assert err.value.path == Path(bad) and str(bad) in str(err.value)
+
+
+def test_valid_optional_settings_still_load(tiny_model_path, tmp_path):
+    """The checks refuse only what is wrong: explicit defaults and nulls load."""
+    meta = _kw(tiny_model_path, "mapping_kwargs", activation="lrelu", lr_multiplier=0.01,
+               w_avg_beta=0.995, layer_features=None)
+    meta["G_kwargs"]["synthesis_kwargs"].update(conv_clamp=256, architecture="skip",
+                                                resample_filter=[1, 3, 3, 1])
+    m = load_face_model(_rewrite(tiny_model_path, meta=meta))
+    assert m.G.mapping.w_avg_beta == 0.995
+
+
+def test_known_names_match_the_network_code():
+    from studio.face import generator, layers, model_file
+
+    assert set(model_file.ACTIVATIONS) == set(layers.ACTIVATION_GAIN)
+    assert tuple(model_file.ARCHITECTURES) == tuple(generator.ARCHITECTURES)
+
+
+@pytest.mark.timeout(20)
+def test_devices_and_fifos_are_refused_without_reading(tmp_path):
+    fifo = tmp_path / "model.safetensors"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    for path in (fifo, Path("/dev/zero")):
+        for read in (read_face_model_meta, load_face_model):
+            with pytest.raises(FileFormatError, match="not a regular file") as err:
+                read(path)
+            assert str(path) in str(err.value)
+
+
+def test_symlink_loop_is_a_clear_error(tmp_path):
+    loop = tmp_path / "loop.safetensors"
+    loop.symlink_to(loop)
+    with pytest.raises(FileFormatError) as err:
+        load_face_model(loop)
+    assert str(loop) in str(err.value)
+
+
+def test_one_header_reader():
+    """Issue 10: the face model file and the registry read safetensors headers one way."""
+    import inspect
+
+    import studio.core.model_registry as registry
+    import studio.face.model_file as model_file
+
+    assert model_file.read_safetensors_header is registry.read_safetensors_header
+    assert "struct" not in inspect.getsource(model_file)
+    root = Path(registry.__file__).resolve().parents[1]
+    readers = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
+               if '"<Q"' in p.read_text(encoding="utf-8")]
+    assert readers == ["core/model_registry.py"]
+    assert not (root / "face" / "registry.py").exists()
+
+
+def test_registry_lists_models_of_every_kind_with_the_same_checks(tmp_path, tiny_G, monkeypatch):
+    import studio.core.model_registry as registry
+
+    monkeypatch.setattr(registry, "shipped_face_dir", lambda: tmp_path / "no-shipped-models")
+    face = tmp_path / "models" / "face"
+    face.mkdir(parents=True)
+    good = save_face_model(face / "good.safetensors", tiny_G, name="Good")
+    _rewrite(good, meta=_meta(good, resolution=48)).rename(face / "odd.safetensors")
+    os.mkfifo(face / "pipe.safetensors")
+    entries, problems = registry.scan_models([tmp_path / "models"])
+    assert [(e.kind, e.name) for e in entries] == [("face", "Good")]
+    assert any("odd.safetensors" in p and "power of two" in p for p in problems)
+    assert any("pipe.safetensors" in p and "not a regular file" in p for p in problems)
+    found_problems: list = []
+    assert [m.name for m in find_face_models([face], problems=found_problems)] == ["Good"]
+    assert sorted(p.path.name for p in found_problems) == ["odd.safetensors", "pipe.safetensors"]

@@ -133,3 +133,80 @@ def test_lr_factor_holds_then_decays_to_a_tenth():
     assert 0.5 < mid < 0.6  # half-way down the cosine: 0.55
     assert abs(lr_factor(cfg, 10 * 60) - 0.1) < 1e-9 and lr_factor(cfg, 11 * 60) == 0.1
     assert lr_factor(DistillConfig(minutes=10.0), 9.9 * 60) == 1.0
+
+
+# --------------------------------------------------------------------------- `studio train distill`
+
+
+def _settings(argv: list[str]):
+    from studio.cli import build_parser
+    from studio.cli.train_cmds import distill_settings
+
+    return distill_settings(build_parser().parse_args(["train", "distill", *argv]))
+
+
+def test_distill_cli_options_make_the_config(tmp_path: Path):
+    cfg = _settings(["--out", str(tmp_path / "m.safetensors"), "--run-dir", str(tmp_path / "r"),
+                     "--resolution", "32", "--minutes", "5", "--map-minutes", "1",
+                     "--batch", "4", "--channel-base", "512", "--channel-max", "32",
+                     "--z-dim", "8", "--w-dim", "8", "--mapping-layers", "2", "--lr", "1e-3",
+                     "--beta1", "0.5", "--fresh-ratio", "0.5", "--pose-scale", "0.4",
+                     "--lr-decay-minutes", "2", "--adv-weight", "0.03", "--seed", "7",
+                     "--fp32"])
+    assert (cfg.resolution, cfg.minutes, cfg.map_minutes, cfg.batch) == (32, 5.0, 1.0, 4)
+    assert (cfg.channel_base, cfg.channel_max, cfg.z_dim, cfg.w_dim) == (512, 32, 8, 8)
+    assert (cfg.mapping_layers, cfg.lr, cfg.beta1, cfg.fresh_ratio) == (2, 1e-3, 0.5, 0.5)
+    assert (cfg.pose_scale, cfg.lr_decay_minutes, cfg.adv_weight, cfg.seed) == (0.4, 2.0, 0.03, 7)
+    assert cfg.bf16 is False and cfg.run_dir == str(tmp_path / "r")
+    d = DistillConfig()
+    plain = _settings([])
+    assert (plain.resolution, plain.batch, plain.lr, plain.bf16, plain.out) == \
+        (d.resolution, d.batch, d.lr, True, d.out)
+
+
+def test_distill_cli_resume_keeps_the_runs_settings(tmp_path: Path):
+    from studio.core.errors import StudioError
+
+    cfg = _cfg(tmp_path, max_steps=2, map_steps=1)
+    _drive(distill_job(JobContext(), cfg))
+    out = str(tmp_path / "again.safetensors")
+    resumed = _settings(["--resume", cfg.run_dir, "--minutes", "9", "--out", out,
+                         "--pose-scale", "0.5", "--batch", "4"])
+    assert (resumed.resolution, resumed.w_dim, resumed.channel_max) == (16, 16, 16)
+    assert (resumed.minutes, resumed.out, resumed.pose_scale, resumed.batch) == (9.0, out, 0.5, 4)
+    with pytest.raises(StudioError, match="--channel-base"):
+        _settings(["--resume", cfg.run_dir, "--channel-base", "64"])
+    with pytest.raises(StudioError, match="--resolution"):
+        _settings(["--resume", cfg.run_dir, "--resolution", "32"])
+    with pytest.raises(StudioError, match="--run-dir"):
+        _settings(["--grow", cfg.run_dir, "--resolution", "32"])
+    with pytest.raises(StudioError, match="already 16 px"):
+        _settings(["--grow", cfg.run_dir, "--run-dir", str(tmp_path / "g"), "--resolution", "16"])
+    with pytest.raises(StudioError, match="power of two"):
+        _settings(["--resolution", "48"])
+    with pytest.raises(StudioError, match="no checkpoint"):
+        _settings(["--resume", str(tmp_path / "nowhere")])
+
+
+@pytest.mark.slow
+def test_studio_train_distill_runs_resumes_and_writes_samples(tmp_path: Path, capsys):
+    from studio.cli import main
+    from studio.face.model_file import load_face_model
+
+    out, run = tmp_path / "m.safetensors", tmp_path / "run"
+    tiny = ["--resolution", "16", "--channel-base", "256", "--channel-max", "16", "--z-dim", "16",
+            "--w-dim", "16", "--mapping-layers", "2", "--batch", "8", "--fp32", "--threads", "1"]
+    assert main(["train", "distill", "--out", str(out), "--run-dir", str(run), *tiny,
+                 "--minutes", "0.01", "--map-minutes", "0.005"]) == 0
+    text = capsys.readouterr().out
+    assert f"wrote {out}" in text and "samples" in text
+    assert out.with_name("m_samples.png").is_file()
+    first = load_face_model(out).meta["training"]
+    assert first["resolution"] == 16 and first["images_seen"] >= 8
+    from studio.train.checkpoint import load_checkpoint
+
+    more = (load_checkpoint(run)["state"]["seconds"] + 1.5) / 60  # reopens the finished run
+    assert main(["train", "distill", "--resume", str(run), "--out", str(out), "--minutes",
+                 f"{more:.4f}", "--map-minutes", "0.005", "--threads", "1", "--no-samples"]) == 0
+    assert "resumed" in capsys.readouterr().err
+    assert load_face_model(out).meta["training"]["steps"] > first["steps"]
