@@ -19,27 +19,56 @@ in the pauses, which is what a viewer notices first.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
-from studio.animate.curves import track_from_samples
+from studio.animate.curves import Curve, track_from_samples
 
 ABSOLUTE_FLOOR = -60.0  # dBFS: quieter than this is silence whatever the recording
+
+
+FRAME_BLOCK = 1024
+"""Frames analysed at once: memory stays a few MB whatever the length of the audio."""
+
+
+def _frame_blocks(
+    audio: np.ndarray, sample_rate: int, hop_s: float, win_s: float, block: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first frame, frames x window samples as float64) for blocks of analysis frames.
+
+    Frame ``k`` holds the samples ``k * hop - win // 2 ... + win`` (zeros outside the
+    audio), one frame every ``hop_s`` from 0 to the end of the audio."""
+    x = np.asarray(audio).reshape(-1)
+    hop = max(1, int(round(hop_s * sample_rate)))
+    win = max(hop, int(round(win_s * sample_rate)))
+    count = max(1, int(np.ceil(len(x) / hop)))
+    offsets = np.arange(win)[None, :]
+    block = max(1, int(block or FRAME_BLOCK))
+    for f0 in range(0, count, block):
+        f1 = min(count, f0 + block)
+        s0 = f0 * hop - win // 2
+        s1 = (f1 - 1) * hop - win // 2 + win
+        segment = np.zeros(s1 - s0, dtype=np.float64)
+        a, b = max(s0, 0), min(s1, len(x))
+        if b > a:
+            segment[a - s0 : b - s0] = x[a:b]
+        yield f0, segment[np.arange(f1 - f0)[:, None] * hop + offsets]
+
+
+def _frame_count(n_samples: int, sample_rate: int, hop_s: float) -> int:
+    return max(1, int(np.ceil(n_samples / max(1, int(round(hop_s * sample_rate))))))
 
 
 def speech_energy(
     audio: np.ndarray, sample_rate: int, hop_s: float = 0.01, win_s: float = 0.025
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frame times, level in dBFS, and loudness 0..1 (floor → peak)."""
-    x = np.asarray(audio, dtype=np.float64).reshape(-1)
-    hop = max(1, int(round(hop_s * sample_rate)))
-    win = max(hop, int(round(win_s * sample_rate)))
-    count = max(1, int(np.ceil(len(x) / hop)))
-    padded = np.concatenate([np.zeros(win // 2), x, np.zeros(win + count * hop)])
-    idx = np.arange(count)[:, None] * hop + np.arange(win)[None, :]
-    frames = padded[idx]
-    level = 20 * np.log10(np.maximum(np.sqrt(np.mean(frames**2, axis=1)), 1e-6))
+    count = _frame_count(np.asarray(audio).size, sample_rate, hop_s)
+    rms = np.empty(count)
+    for f0, frames in _frame_blocks(audio, sample_rate, hop_s, win_s):
+        rms[f0 : f0 + len(frames)] = np.sqrt(np.mean(frames**2, axis=1))
+    level = 20 * np.log10(np.maximum(rms, 1e-6))
     floor = float(np.percentile(level, 10))
     peak = float(np.percentile(level, 97))
     if peak - floor < 12.0:
@@ -53,26 +82,23 @@ def speech_energy(
 
 
 def _band_energies(audio: np.ndarray, sr: int, hop_s: float, win_s: float) -> dict[str, np.ndarray]:
-    x = np.asarray(audio, dtype=np.float64).reshape(-1)
     hop = max(1, int(round(hop_s * sr)))
     win = max(hop, int(round(win_s * sr)))
     n_fft = 1 << int(np.ceil(np.log2(win)))
-    count = max(1, int(np.ceil(len(x) / hop)))
-    padded = np.concatenate([np.zeros(win // 2), x, np.zeros(win + count * hop)])
-    idx = np.arange(count)[:, None] * hop + np.arange(win)[None, :]
-    spec = np.abs(np.fft.rfft(padded[idx] * np.hanning(win), n_fft, axis=1)) ** 2
+    count = _frame_count(np.asarray(audio).size, sr, hop_s)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-
-    def band(lo: float, hi: float) -> np.ndarray:
-        sel = (freqs >= lo) & (freqs < min(hi, sr / 2))
-        return spec[:, sel].sum(axis=1) + 1e-12 if sel.any() else np.full(count, 1e-12)
-
-    total = spec[:, (freqs >= 80)].sum(axis=1) + 1e-12
-    centroid = (spec * freqs).sum(axis=1) / (spec.sum(axis=1) + 1e-12)
-    return {
-        "f1": band(250, 900), "f2": band(1700, 3000), "low": band(80, 250),
-        "high": band(4000, 8000), "total": total, "centroid": centroid,
-    }
+    window = np.hanning(win)
+    bands = {"f1": (250, 900), "f2": (1700, 3000), "low": (80, 250), "high": (4000, 8000)}
+    selections = {k: (freqs >= lo) & (freqs < min(hi, sr / 2)) for k, (lo, hi) in bands.items()}
+    out = {k: np.empty(count) for k in (*bands, "total", "centroid")}
+    for f0, frames in _frame_blocks(audio, sr, hop_s, win_s):
+        f1 = f0 + len(frames)
+        spec = np.abs(np.fft.rfft(frames * window, n_fft, axis=1)) ** 2
+        for key, sel in selections.items():
+            out[key][f0:f1] = spec[:, sel].sum(axis=1) + 1e-12 if sel.any() else 1e-12
+        out["total"][f0:f1] = spec[:, (freqs >= 80)].sum(axis=1) + 1e-12
+        out["centroid"][f0:f1] = (spec * freqs).sum(axis=1) / (spec.sum(axis=1) + 1e-12)
+    return out
 
 
 def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -102,8 +128,9 @@ def audio_mouth_curves(
     # a closure: much quieter than the speech just before and after (within 120 ms)
     reach = max(1, int(round(0.12 / hop_s)))
     padded = np.pad(level, reach, mode="edge")
-    before = np.array([padded[i : i + reach].max() for i in range(n)])
-    after = np.array([padded[i + reach + 1 : i + 2 * reach + 1].max() for i in range(n)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, reach)  # a view, no copy
+    before = windows[:n].max(axis=1)  # the loudest frame in the 120 ms before ...
+    after = windows[reach + 1 : reach + 1 + n].max(axis=1)  # ... and after each frame
     around = np.minimum(before, after)
     speech_level = np.percentile(level, 90)
     inside = around > speech_level - 15
@@ -125,7 +152,7 @@ def audio_mouth_curves(
 
 def audio_mouth_tracks(
     audio: np.ndarray, sample_rate: int, intensity: float = 1.0, tolerance: float = 0.01
-) -> list[dict[str, Any]]:
+) -> list[Curve]:
     """Mouth curve tracks driven by the audio (no phonemes needed)."""
     t, curves = audio_mouth_curves(audio, sample_rate, intensity)
     return [track_from_samples(ch, t, v, tolerance, "smooth") for ch, v in curves.items()]

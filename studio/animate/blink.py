@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.animate.curves import make_key, make_track
+from studio.animate.curves import Curve, make_key, make_track
 
 BLINK_CHANNEL = "blink"
 
@@ -96,7 +96,7 @@ def blink_keys(blinks: Sequence[Blink], duration: float) -> list[dict[str, Any]]
 
 def blink_track(
     duration: float, sentence_ends: Sequence[float] = (), settings: BlinkSettings | None = None
-) -> dict[str, Any]:
+) -> Curve:
     """The ``blink`` curve track for a clip of ``duration`` seconds."""
     return make_track(BLINK_CHANNEL, blink_keys(blink_schedule(duration, sentence_ends, settings),
                                                 duration))

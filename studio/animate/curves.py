@@ -1,46 +1,217 @@
-"""Curve tracks: the timeline's keyframe format, evaluating it, and making keys from samples.
+"""The studio's one curve type, :class:`Curve`: a channel's keys as arrays.
 
-A track is a JSON-able dict, the project file's curve-track format::
+A curve is ``times`` (sorted seconds), ``values`` and ``interp`` codes, one per key. A
+key's code says how the curve goes from that key to the next one:
 
-    {"channel": "mouth_open",
-     "keys": [{"t": 0.0, "v": 0.0, "interp": "smooth"}, {"t": 0.12, "v": 0.8, ...}, ...]}
-
-``interp`` of a key says how the curve goes from that key to the next one:
-
-- ``"step"``: hold the key's value until the next key;
-- ``"linear"``: straight line;
-- ``"smooth"``: cubic Hermite with monotone tangents (Fritsch–Butland): a smooth curve
+- ``step`` (2): hold the key's value until the next key;
+- ``linear`` (0): straight line;
+- ``smooth`` (1): cubic Hermite with monotone tangents (Fritsch–Butland): a smooth curve
   through the keys that never overshoots them (no value outside its two keys' range).
 
 Before the first key the curve holds the first value, after the last key the last value.
+
+The animation functions (lip-sync, blinks, head motion) return curves; the timeline turns
+them into project tracks (keys with ids) and back: each project track caches its curve, so
+evaluating and drawing never convert keys again (:func:`studio.timeline.curve_of`). On disk
+and in ``studio.curves`` files a curve is ``{"channel", "keys": [{"t", "v", "interp"}]}``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 INTERPOLATIONS = ("linear", "smooth", "step")
+LINEAR, SMOOTH, STEP = 0, 1, 2
+_CODE = {name: code for code, name in enumerate(INTERPOLATIONS)}
+
+
+def interp_code(interp: str) -> int:
+    try:
+        return _CODE[interp]
+    except KeyError:
+        raise ValueError(f"interp must be one of {INTERPOLATIONS}, got {interp!r}") from None
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+class Curve:
+    """One channel's keys as read-only arrays, with the tangents of its smooth pieces
+    computed once. Build it with :meth:`from_keys`, :meth:`from_samples` or directly from
+    arrays (sorted by time on the way in)."""
+
+    __slots__ = ("_tangents", "channel", "interp", "times", "values")
+
+    def __init__(self, channel: str, times: Any, values: Any, interp: Any = "smooth") -> None:
+        t = np.array(times, dtype=np.float64).reshape(-1)
+        v = np.array(values, dtype=np.float64).reshape(-1)
+        if isinstance(interp, str):
+            codes = np.full(len(t), interp_code(interp), dtype=np.int8)
+        elif np.ndim(interp) == 0:
+            code = int(interp)
+            if code not in (LINEAR, SMOOTH, STEP):
+                raise ValueError("interp codes must be 0 (linear), 1 (smooth) or 2 (step)")
+            codes = np.full(len(t), code, dtype=np.int8)
+        else:
+            raw = np.asarray(interp).reshape(-1)
+            if raw.dtype.kind in "US":
+                codes = np.array([interp_code(str(x)) for x in raw], dtype=np.int8)
+            else:
+                codes = raw.astype(np.int8)
+                if len(codes) and (codes.min() < 0 or codes.max() > STEP):
+                    raise ValueError("interp codes must be 0 (linear), 1 (smooth) or 2 (step)")
+        if not len(t) == len(v) == len(codes):
+            raise ValueError("a curve needs as many values and interp codes as times")
+        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(v))):
+            raise ValueError("a curve's times and values must be finite numbers")
+        if len(t) > 1 and np.any(np.diff(t) < 0):
+            order = np.argsort(t, kind="stable")
+            t, v, codes = t[order], v[order], codes[order]
+        self.channel = str(channel)
+        self.times = _frozen(t)
+        self.values = _frozen(v)
+        self.interp = _frozen(codes)
+        self._tangents: np.ndarray | None = None
+
+    # -- building -------------------------------------------------------------------------
+    @classmethod
+    def from_keys(cls, channel: str, keys: Iterable[Any]) -> Curve:
+        """From keys as mappings ``{"t", "v", "interp"}`` or objects with ``t``, ``v`` and
+        ``interp`` attributes (the project's keys)."""
+        items = list(keys)
+        n = len(items)
+        if n and isinstance(items[0], Mapping):
+            t = np.fromiter((float(k["t"]) for k in items), np.float64, n)
+            v = np.fromiter((float(k["v"]) for k in items), np.float64, n)
+            codes = np.fromiter((interp_code(k.get("interp", "linear")) for k in items),
+                                np.int8, n)
+        else:
+            t = np.fromiter((k.t for k in items), np.float64, n)
+            v = np.fromiter((k.v for k in items), np.float64, n)
+            codes = np.fromiter((_CODE[k.interp] for k in items), np.int8, n)
+        return cls(channel, t, v, codes)
+
+    @classmethod
+    def from_samples(cls, channel: str, times: np.ndarray, values: np.ndarray,
+                     tolerance: float = 0.01, interp: str = "smooth",
+                     max_gap: float | None = None) -> Curve:
+        """Few keys that reproduce a sampled curve within ``tolerance`` (see
+        :func:`keys_from_samples`)."""
+        kt, kv = _reduce(times, values, tolerance, interp, max_gap)
+        return cls(channel, kt, kv, interp)
+
+    @classmethod
+    def constant(cls, channel: str, value: float = 0.0) -> Curve:
+        return cls(channel, [0.0], [value], "linear")
+
+    # -- reading --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __repr__(self) -> str:
+        return f"Curve({self.channel!r}, {len(self)} keys)"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Curve):
+            return NotImplemented
+        return (self.channel == other.channel and np.array_equal(self.times, other.times)
+                and np.array_equal(self.values, other.values)
+                and np.array_equal(self.interp, other.interp))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def tangents(self) -> np.ndarray:
+        if self._tangents is None:
+            self._tangents = _frozen(_monotone_tangents(self.times, self.values))
+        return self._tangents
+
+    @property
+    def start(self) -> float:
+        return float(self.times[0]) if len(self.times) else 0.0
+
+    @property
+    def end(self) -> float:
+        return float(self.times[-1]) if len(self.times) else 0.0
+
+    def evaluate(self, t: np.ndarray | float) -> np.ndarray:
+        """Values at times ``t`` (array in, array out; vectorised)."""
+        times = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        kt, kv = self.times, self.values
+        n = len(kt)
+        if n == 0:
+            return np.zeros_like(times)
+        if n == 1:
+            return np.full_like(times, kv[0])
+        seg = np.clip(np.searchsorted(kt, times, side="right") - 1, 0, n - 2)
+        t0, t1 = kt[seg], kt[seg + 1]
+        v0, v1 = kv[seg], kv[seg + 1]
+        h = np.maximum(t1 - t0, 1e-12)
+        s = np.clip((times - t0) / h, 0.0, 1.0)
+        mode = self.interp[seg]
+        out = v0 + (v1 - v0) * s  # linear
+        smooth = mode == SMOOTH
+        if smooth.any():
+            tan = self.tangents
+            ss, hs = s[smooth], h[smooth]
+            m0, m1 = tan[seg[smooth]] * hs, tan[seg[smooth] + 1] * hs
+            s2, s3 = ss * ss, ss * ss * ss
+            out[smooth] = ((2 * s3 - 3 * s2 + 1) * v0[smooth] + (s3 - 2 * s2 + ss) * m0
+                           + (-2 * s3 + 3 * s2) * v1[smooth] + (s3 - s2) * m1)
+        step = mode == STEP
+        out[step] = v0[step]
+        out[times <= kt[0]] = kv[0]
+        out[times >= kt[-1]] = kv[-1]
+        return out
+
+    def key_dicts(self) -> list[dict[str, Any]]:
+        """The keys as ``{"t", "v", "interp"}`` (the JSON form)."""
+        return [{"t": float(t), "v": float(v), "interp": INTERPOLATIONS[int(c)]}
+                for t, v, c in zip(self.times, self.values, self.interp, strict=True)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of a curve track: ``{"channel", "keys"}``."""
+        return {"channel": self.channel, "keys": self.key_dicts()}
+
+    def shifted(self, dt: float) -> Curve:
+        """The same curve ``dt`` seconds later (times rounded to microseconds)."""
+        return Curve(self.channel, np.round(self.times + dt, 6), self.values, self.interp)
+
+
+# ------------------------------------------------------------------------- key helpers
 
 
 def make_key(t: float, v: float, interp: str = "smooth") -> dict[str, Any]:
-    if interp not in INTERPOLATIONS:
-        raise ValueError(f"interp must be one of {INTERPOLATIONS}, got {interp!r}")
+    interp_code(interp)
     return {"t": round(float(t), 6), "v": round(float(v), 6), "interp": interp}
 
 
-def make_track(channel: str, keys: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    return {"channel": channel, "keys": [dict(k) for k in keys]}
+def make_track(channel: str, keys: Iterable[Any]) -> Curve:
+    """A curve from keys (mappings or key objects)."""
+    return Curve.from_keys(channel, keys)
 
 
-def _arrays(keys: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    items = sorted(keys, key=lambda k: float(k["t"]))
-    t = np.array([float(k["t"]) for k in items], dtype=np.float64)
-    v = np.array([float(k["v"]) for k in items], dtype=np.float64)
-    interp = [str(k.get("interp", "linear")) for k in items]
-    return t, v, interp
+def as_curve(curve: Any, channel: str = "") -> Curve:
+    """A :class:`Curve` from a curve, a project track (cached view when it has one), a
+    JSON track ``{"channel", "keys"}`` or a sequence of keys."""
+    if isinstance(curve, Curve):
+        return curve
+    cached = getattr(curve, "cached", None)
+    if cached is not None and hasattr(curve, "keys") and hasattr(curve, "channel"):
+        return cached(lambda tr: Curve.from_keys(tr.channel, tr.keys))
+    if isinstance(curve, Mapping):
+        return Curve.from_keys(str(curve.get("channel", channel)), curve.get("keys", []))
+    return Curve.from_keys(channel, curve)
+
+
+def evaluate_curve(curve: Any, t: np.ndarray | float) -> np.ndarray:
+    """Values of ``curve`` (anything :func:`as_curve` takes) at times ``t``."""
+    return as_curve(curve).evaluate(t)
 
 
 def _monotone_tangents(t: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -55,45 +226,18 @@ def _monotone_tangents(t: np.ndarray, v: np.ndarray) -> np.ndarray:
     h = np.where(h <= 0, 1e-12, h)
     d = np.diff(v) / h
     m[0], m[-1] = d[0], d[-1]
-    for i in range(1, n - 1):
-        d0, d1 = d[i - 1], d[i]
-        if d0 * d1 <= 0:
-            continue
-        h0, h1 = h[i - 1], h[i]
+    if n > 2:
+        d0, d1 = d[:-1], d[1:]
+        h0, h1 = h[:-1], h[1:]
         w0, w1 = 2 * h1 + h0, h1 + 2 * h0
-        m[i] = (w0 + w1) / (w0 / d0 + w1 / d1)
+        same_sign = d0 * d1 > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inner = (w0 + w1) / (w0 / d0 + w1 / d1)
+        m[1:-1] = np.where(same_sign, inner, 0.0)
     return m
 
 
-def evaluate_curve(keys: Sequence[Mapping[str, Any]], t: np.ndarray | float) -> np.ndarray:
-    """Values of the curve given by ``keys`` at times ``t`` (array in, array out)."""
-    times = np.atleast_1d(np.asarray(t, dtype=np.float64))
-    if not keys:
-        return np.zeros_like(times)
-    kt, kv, interp = _arrays(keys)
-    if len(kt) == 1:
-        return np.full_like(times, kv[0])
-    out = np.empty_like(times)
-    seg = np.clip(np.searchsorted(kt, times, side="right") - 1, 0, len(kt) - 2)
-    before = times <= kt[0]
-    after = times >= kt[-1]
-    t0, t1 = kt[seg], kt[seg + 1]
-    v0, v1 = kv[seg], kv[seg + 1]
-    h = np.maximum(t1 - t0, 1e-12)
-    s = np.clip((times - t0) / h, 0.0, 1.0)
-    modes = np.array([interp[i] for i in seg]) if len(seg) else np.array([], dtype=str)
-    tangents = _monotone_tangents(kt, kv)
-    m0, m1 = tangents[seg] * h, tangents[seg + 1] * h
-    s2, s3 = s * s, s * s * s
-    hermite = (
-        (2 * s3 - 3 * s2 + 1) * v0 + (s3 - 2 * s2 + s) * m0 + (-2 * s3 + 3 * s2) * v1
-        + (s3 - s2) * m1
-    )
-    linear = v0 + (v1 - v0) * s
-    out = np.where(modes == "smooth", hermite, np.where(modes == "step", v0, linear))
-    out = np.where(before, kv[0], out)
-    out = np.where(after, kv[-1], out)
-    return out
+# ----------------------------------------------------------------------- from samples
 
 
 def simplify(
@@ -127,6 +271,31 @@ def simplify(
     return np.nonzero(keep)[0]
 
 
+def _reduce(times: np.ndarray, values: np.ndarray, tolerance: float, interp: str,
+            max_gap: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Key times and values (rounded to 1e-6) reproducing the samples within
+    ``tolerance``: Ramer–Douglas–Peucker, then, for smooth keys, more keys where the
+    curve still strays."""
+    code = interp_code(interp)
+    times = np.asarray(times, dtype=np.float64).reshape(-1)
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    idx = simplify(times, values, tolerance, max_gap)
+    if code == SMOOTH:
+        for _ in range(8):
+            curve = Curve("", np.round(times[idx], 6), np.round(values[idx], 6), code)
+            err = np.abs(curve.evaluate(times) - values)
+            bad = np.nonzero(err > tolerance)[0]
+            if not len(bad):
+                break
+            segment = np.searchsorted(idx, bad, side="right") - 1
+            # the worst sample of each segment that strays
+            order = np.lexsort((-err[bad], segment))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = segment[order][1:] != segment[order][:-1]
+            idx = np.union1d(idx, bad[order][first])
+    return np.round(times[idx], 6), np.round(values[idx], 6)
+
+
 def keys_from_samples(
     times: np.ndarray,
     values: np.ndarray,
@@ -134,36 +303,26 @@ def keys_from_samples(
     interp: str = "smooth",
     max_gap: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Few keys that reproduce a sampled curve within ``tolerance`` (plus key rounding):
-    Ramer–Douglas–Peucker, then, for smooth keys, more keys where the curve still strays."""
-    times = np.asarray(times, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    idx = simplify(times, values, tolerance, max_gap)
-    if interp == "smooth":
-        for _ in range(8):
-            keys = [make_key(times[i], values[i], interp) for i in idx]
-            err = np.abs(evaluate_curve(keys, times) - values)
-            segment = np.searchsorted(idx, np.arange(len(times)), side="right") - 1
-            worst: dict[int, int] = {}
-            for j in np.nonzero(err > tolerance)[0]:
-                s = int(segment[j])
-                if s not in worst or err[j] > err[worst[s]]:
-                    worst[s] = int(j)
-            if not worst:
-                break
-            idx = np.union1d(idx, list(worst.values()))
-    return [make_key(times[i], values[i], interp) for i in idx]
+    """Few keys (dicts) that reproduce a sampled curve within ``tolerance`` (plus key
+    rounding)."""
+    kt, kv = _reduce(times, values, tolerance, interp, max_gap)
+    return [{"t": float(t), "v": float(v), "interp": interp} for t, v in zip(kt, kv, strict=True)]
 
 
 def track_from_samples(
     channel: str, times: np.ndarray, values: np.ndarray, tolerance: float = 0.01,
     interp: str = "smooth",
-) -> dict[str, Any]:
-    return make_track(channel, keys_from_samples(times, values, tolerance, interp))
+) -> Curve:
+    return Curve.from_samples(channel, times, values, tolerance, interp)
+
+
+def curve_documents(curves: Iterable[Any]) -> list[dict[str, Any]]:
+    """JSON tracks (``{"channel", "keys"}``) for curves (or tracks already in that form)."""
+    return [c.to_dict() if isinstance(c, Curve) else dict(c) for c in curves]
 
 
 def validate_track(track: Any) -> list[str]:
-    """Problems with a track dict (empty list when it is well formed)."""
+    """Problems with a JSON track (empty list when it is well formed)."""
     problems = []
     if not isinstance(track, Mapping):
         return ["a track must be an object"]
@@ -189,3 +348,10 @@ def validate_track(track: Any) -> list[str]:
         if key.get("interp", "linear") not in INTERPOLATIONS:
             problems.append(f"keys[{i}].interp must be one of {', '.join(INTERPOLATIONS)}")
     return problems
+
+
+__all__ = [
+    "INTERPOLATIONS", "LINEAR", "SMOOTH", "STEP", "Curve", "as_curve", "curve_documents",
+    "evaluate_curve", "interp_code", "keys_from_samples", "make_key", "make_track", "simplify",
+    "track_from_samples", "validate_track",
+]

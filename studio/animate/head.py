@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from studio.animate.curves import track_from_samples
+from studio.animate.curves import Curve, track_from_samples
 
 HEAD_CHANNELS = ("head_yaw", "head_pitch", "head_roll")
+NOD_REACH = 1.0  # seconds around its peak a nod is added (10 sigma)
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def head_tracks(
     energy: np.ndarray,
     accents: Sequence[float] = (),
     settings: HeadSettings | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Curve]:
     """Tracks for the three head channels. ``energy`` (0..1) is sampled at
     ``energy_times``; ``accents`` are times of nods (emphasis, phrase onsets)."""
     s = settings or HeadSettings()
@@ -76,7 +76,10 @@ def head_tracks(
         values = amp * envelope * _smooth_noise(rng, t)
         if channel == "head_pitch":
             for a in accents:  # a nod: down and back up over ~0.4 s
-                values += s.nod * np.exp(-0.5 * ((t - (a + 0.12)) / 0.1) ** 2)
+                # only within 1 s of its peak (beyond, exp(-50) of it is left): linear work
+                lo = int(np.searchsorted(t, a + 0.12 - NOD_REACH, side="left"))
+                hi = int(np.searchsorted(t, a + 0.12 + NOD_REACH, side="right"))
+                values[lo:hi] += s.nod * np.exp(-0.5 * ((t[lo:hi] - (a + 0.12)) / 0.1) ** 2)
         values *= s.amount
         tracks.append(track_from_samples(channel, t, values, s.tolerance * max(s.amount, 1e-3),
                                          "smooth"))

@@ -1,8 +1,8 @@
 """A speaking performance: mouth, blinks and head motion as timeline curve tracks.
 
 ``animate_speech`` takes phoneme timings (from a speech engine or the aligner), and
-optionally the audio, words and sentence ends, and returns plain track dicts for the
-timeline. ``animate_audio`` does the same from the sound alone (no transcript). Each
+optionally the audio, words and sentence ends, and returns curves
+(:class:`~studio.animate.curves.Curve`, one per channel) for the timeline. ``animate_audio`` does the same from the sound alone (no transcript). Each
 part can be switched off in :class:`AnimationSettings`.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from studio.animate.audio_mouth import audio_mouth_tracks, speech_energy
 from studio.animate.blink import BlinkSettings, blink_track
+from studio.animate.curves import Curve
 from studio.animate.head import HeadSettings, head_tracks
 from studio.animate.lipsync import LipSyncSettings, lipsync_tracks
 from studio.animate.visemes import phoneme_to_visemes, visemes_from_phones
@@ -51,8 +52,8 @@ def _energy_from_phones(phones: Sequence[tuple[str, float, float]], duration: fl
     t = np.arange(0.0, duration + 0.01, 0.01)
     e = np.zeros_like(t)
     for p, s, end in phones:
-        if phoneme_to_visemes(p) != ("sil",):
-            e[(t >= s) & (t < end)] = 1.0
+        if phoneme_to_visemes(p) != ("sil",):  # e[(t >= s) & (t < end)], in linear time
+            e[np.searchsorted(t, s, side="left") : np.searchsorted(t, end, side="left")] = 1.0
     return t, e
 
 
@@ -77,7 +78,7 @@ def animate_speech(
     audio: np.ndarray | None = None,
     sample_rate: int | None = None,
     settings: AnimationSettings | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Curve]:
     """Curve tracks (mouth, visemes, blink, head) for speech with these timings."""
     s = settings or AnimationSettings()
     phones = _triples(phonemes, "phoneme")
@@ -91,7 +92,7 @@ def animate_speech(
         else:
             duration = max([e for _, _, e in phones] + [e for _, _, e in word_triples] + [0.0])
     duration = float(duration)
-    tracks: list[dict[str, Any]] = []
+    tracks: list[Curve] = []
     if s.lipsync:
         tracks += lipsync_tracks(visemes_from_phones(phones), duration, s.lip)
     if s.blinks:
@@ -108,12 +109,12 @@ def animate_speech(
 
 def animate_audio(
     audio: np.ndarray, sample_rate: int, settings: AnimationSettings | None = None
-) -> list[dict[str, Any]]:
+) -> list[Curve]:
     """Curve tracks from a recording without a transcript: an audio-driven mouth,
     blinks and head motion."""
     s = settings or AnimationSettings()
     duration = len(audio) / sample_rate
-    tracks: list[dict[str, Any]] = []
+    tracks: list[Curve] = []
     et, _, loud = speech_energy(audio, sample_rate)
     if s.lipsync:
         tracks += audio_mouth_tracks(audio, sample_rate, s.lip.intensity, s.lip.tolerance)
@@ -144,7 +145,10 @@ def _pause_starts(t: np.ndarray, loud: np.ndarray, min_pause: float = 0.3) -> li
     return out
 
 
-def curves_document(tracks: list[dict[str, Any]], duration: float) -> dict[str, Any]:
-    """The JSON document ``studio lipsync`` / ``studio speak --curves`` write."""
+def curves_document(tracks: Sequence[Any], duration: float) -> dict[str, Any]:
+    """The JSON document ``studio lipsync`` / ``studio speak --curves`` write (``tracks``:
+    :class:`~studio.animate.curves.Curve` objects, as the functions above return)."""
+    from studio.animate.curves import curve_documents
+
     return {"format": CURVES_FORMAT, "version": CURVES_VERSION,
-            "duration": round(float(duration), 6), "tracks": tracks}
+            "duration": round(float(duration), 6), "tracks": curve_documents(tracks)}

@@ -8,53 +8,92 @@ message in the status bar) on machines without an audio device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.core.errors import StudioError
-from studio.core.jobs import Job, JobState, Progress
+from studio.core.jobs import Job, JobKind, JobState, Progress
 from studio.core.project import VoiceSettings as ProjectVoice
-from studio.ui.audio_player import AudioPlayer
-from studio.ui.context import StudioContext
-from studio.ui.delivery_box import SLIDERS, DeliveryBox
-from studio.ui.speech_timeline import (
+from studio.timeline.speech import (
     SpeechForTimeline,
     add_speech_command,
-    core_voice_settings,
     recording_to_timeline_job,
     speech_to_timeline_job,
 )
-from studio.ui.voice_library import (
+from studio.ui.audio_player import AudioPlayer
+from studio.ui.context import StudioContext
+from studio.ui.delivery_box import SLIDERS, DeliveryBox
+from studio.ui.voice_picker import VoicePicker
+from studio.ui.waveform_view import WaveformView
+from studio.voice.library import (
     engine_of,
     import_voice_job,
     normalize_voice_id,
     voice_entries,
     voice_folders,
 )
-from studio.ui.voice_picker import VoicePicker
-from studio.ui.waveform_view import WaveformView
 from studio.voice.types import SpeechResult
 
 AUDIO_FILTER = "Recordings (*.wav *.flac *.mp3 *.ogg *.oga *.opus *.aiff *.aif *.m4a);;All files (*)"
 VOICE_FILTER = "Piper voices (*.onnx);;All files (*)"
 SAVE_FIRST = (
-    "Save the project first (File ▸ Save).\n\n"
+    "Save the project first.\n\n"
     "Speech on the timeline is stored as audio files in the project's folder (audio/), "
-    "so the project needs a folder. Nothing was changed; your text is still in the box."
+    "so the project needs a folder. Save it now and the {what} is added right after.\n\n"
+    "Nothing was changed yet; your text is still in the box."
 )
+TEXT_LINES = 4  # the speech box's first height, in lines (the splitter resizes it)
+
+
+class SpeechTextEdit(QPlainTextEdit):
+    """The speech text box: a few lines high at first (the splitter under the sliders
+    resizes it), and never shorter than its placeholder, wrapped at the box's width."""
+
+    _last_width = -1
+
+    def _frame_extra(self) -> int:
+        m = self.contentsMargins()
+        return int(2 * self.document().documentMargin() + m.top() + m.bottom()) + 1
+
+    def _placeholder_height(self) -> int:
+        margin = int(self.document().documentMargin())
+        width = max(40, self.viewport().width() - 2 * margin)
+        rect = self.fontMetrics().boundingRect(QRect(0, 0, width, 100_000),
+                                               int(Qt.TextFlag.TextWordWrap),
+                                               self.placeholderText())
+        return rect.height()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        lines = self.fontMetrics().lineSpacing() * TEXT_LINES
+        return QSize(super().sizeHint().width(),
+                     max(lines, self._placeholder_height()) + self._frame_extra())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        two_lines = 2 * self.fontMetrics().lineSpacing()
+        return QSize(super().minimumSizeHint().width(),
+                     max(two_lines, self._placeholder_height()) + self._frame_extra())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if event.size().width() != self._last_width:  # the placeholder wraps differently
+            self._last_width = event.size().width()
+            self.updateGeometry()
 
 
 class VoicePanel(QWidget):
@@ -77,8 +116,6 @@ class VoicePanel(QWidget):
         self._sync_from_document()
         self.document.changed.connect(self._on_document_changed)
         self.document.replaced.connect(self._sync_from_document)
-        ctx.runner.progressed.connect(self._on_progress)
-        ctx.runner.finished.connect(self._on_job_finished)
         self.player.availability_changed.connect(self._on_audio_availability)
         self.player.position_changed.connect(self.waveform.set_playhead)
         self.player.started.connect(self._update_buttons)
@@ -104,14 +141,12 @@ class VoicePanel(QWidget):
         self.value_labels = self.delivery.value_labels
         self.reset_btn = self.delivery.reset_btn
 
-        self.text_edit = QPlainTextEdit()
+        self.text_edit = SpeechTextEdit()
         self.text_edit.setObjectName("speechText")
         self.text_edit.setPlaceholderText(
             "What should the avatar say?  Tags: [pause 500ms], *emphasis*.\n"
             "Ctrl+Enter speaks.")
         self.text_edit.setTabChangesFocus(True)
-        self.text_edit.setMinimumHeight(56)
-        self.text_edit.setMaximumHeight(72)
         self.text_edit.textChanged.connect(self._update_buttons)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self.text_edit, activated=self.speak,
@@ -155,14 +190,27 @@ class VoicePanel(QWidget):
         self.info.setObjectName("hint")
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
+        # the text box and the waveform share the height; the user drags the handle
+        below = QWidget()
+        below_layout = QVBoxLayout(below)
+        below_layout.setContentsMargins(0, 0, 0, 0)
+        below_layout.setSpacing(6)
+        below_layout.addLayout(actions)
+        below_layout.addWidget(self.waveform, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("speechSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.text_edit)
+        self.splitter.addWidget(below)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
         layout.addWidget(self.picker)
         layout.addWidget(self.delivery)
-        layout.addWidget(self.text_edit)
-        layout.addLayout(actions)
-        layout.addWidget(self.waveform, 1)
+        layout.addWidget(self.splitter, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.info)
 
@@ -195,8 +243,8 @@ class VoicePanel(QWidget):
             path, _ = QFileDialog.getOpenFileName(self, "Import a Piper voice", "", VOICE_FILTER)
             if not path:
                 return None
-        return self._start_task(Job("Import voice", import_voice_job, Path(path)),
-                                kind="voice", source=Path(path))
+        return self._start_task(Job("Import voice", import_voice_job, Path(path),
+                                    kind=JobKind.IMPORT), kind="voice", source=Path(path))
 
     # -- settings -------------------------------------------------------------------------
     def _set_many(self, values: dict, label: str) -> None:
@@ -236,9 +284,9 @@ class VoicePanel(QWidget):
     def text(self) -> str:
         return self.text_edit.toPlainText()
 
-    def _speech_args(self) -> tuple[str, object, list[Path]]:
-        voice = self.document.project.voice
-        return self.current_voice(), core_voice_settings(voice), self.folders()
+    def _speech_args(self) -> tuple[str, ProjectVoice, list[Path]]:
+        # a copy: the job reads it on a worker thread while the sliders may move on
+        return self.current_voice(), self.document.project.voice.model_copy(), self.folders()
 
     def speak(self) -> Job | None:
         """Synthesise the text on a worker thread; show and play it when done."""
@@ -253,10 +301,11 @@ class VoicePanel(QWidget):
             self._speak_job.cancel()  # newest request wins
         self.player.stop()
         voice_id, settings, folders = self._speech_args()
-        job = Job("Speak", speak_job, text, voice_id, settings, voice_folders=folders)
+        job = Job("Speak", speak_job, text, voice_id, settings, voice_folders=folders,
+                  kind=JobKind.SPEAK)
         self._speak_job = job
         self._show_busy("Speaking…")
-        self.ctx.runner.start(job)
+        self._run(job)
         self._update_buttons()
         return job
 
@@ -295,12 +344,29 @@ class VoicePanel(QWidget):
             self.waveform.set_playhead(t)
 
     # -- timeline -------------------------------------------------------------------------
-    def _project_dir(self) -> Path | None:
+    def _project_dir(self, what: str, then: Callable[[], object]) -> Path | None:
+        """The project's folder; for an unsaved project ``None``, after offering to save
+        it (Save As… in the same box) and then to carry on with ``then``."""
         path = self.document.path
-        if path is None:
-            self.ctx.report_error("Save the project first", SAVE_FIRST)
-            return None
-        return Path(path).parent
+        if path is not None:
+            return Path(path).parent
+        box = QMessageBox(QMessageBox.Icon.Information, "Save the project first",
+                          SAVE_FIRST.format(what=what), QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setObjectName("saveFirstBox")
+        save = box.addButton("Save As…", QMessageBox.ButtonRole.AcceptRole)
+        save.setObjectName("saveAsButton")
+        box.setDefaultButton(save)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def clicked(button) -> None:
+            if button is save and self.ctx.save_project_as() and self.document.path:
+                then()
+
+        box.buttonClicked.connect(clicked)
+        self.save_first_box = box
+        box.open()  # window-modal, does not block the event loop
+        return None
 
     def add_to_timeline(self) -> Job | None:
         """Speak the text, write it into the project's audio/ folder, add clip + tracks."""
@@ -308,18 +374,17 @@ class VoicePanel(QWidget):
         if not text.strip():
             self.ctx.show_status("Type something for the avatar to say first.", 5000)
             return None
-        project_dir = self._project_dir()
+        project_dir = self._project_dir("speech", self.add_to_timeline)
         if project_dir is None:
             return None
         voice_id, settings, folders = self._speech_args()
         job = Job("Add speech to timeline", speech_to_timeline_job, text, voice_id, settings,
-                  project_dir, folders)
-        return self._start_task(job, kind="timeline", project_dir=project_dir,
-                                voice=self.document.project.voice.model_copy())
+                  project_dir, folders, kind=JobKind.SPEAK)
+        return self._start_task(job, kind="timeline", project_dir=project_dir, voice=settings)
 
     def import_recording(self, path: str | Path | None = None) -> Job | None:
         """Add a recording to the timeline (aligned to the text box's transcript, if any)."""
-        project_dir = self._project_dir()
+        project_dir = self._project_dir("recording", lambda: self.import_recording(path))
         if project_dir is None:
             return None
         if path is None:
@@ -327,7 +392,7 @@ class VoicePanel(QWidget):
             if not path:
                 return None
         job = Job("Import recording", recording_to_timeline_job, Path(path), self.text(),
-                  project_dir)
+                  project_dir, kind=JobKind.IMPORT)
         return self._start_task(job, kind="timeline", project_dir=project_dir, voice=None)
 
     def _apply_timeline(self, item: SpeechForTimeline, info: dict) -> None:
@@ -362,9 +427,14 @@ class VoicePanel(QWidget):
         self._task_job = job
         self._task_info = info
         self._show_busy(job.name + "…")
-        self.ctx.runner.start(job)
+        self._run(job)
         self._update_buttons()
         return job
+
+    def _run(self, job: Job) -> None:
+        """Start ``job`` with this panel's callbacks (on the UI thread, in order)."""
+        self.ctx.runner.start(job, on_progress=lambda p: self._on_progress(job, p),
+                              on_finished=self._on_job_finished)
 
     def _show_busy(self, message: str) -> None:
         self.progress.setRange(0, 0)
@@ -417,21 +487,13 @@ class VoicePanel(QWidget):
 
     def _voice_imported(self, voice_id: str) -> None:
         self.reload_voices()
-        window = self.ctx.services.get("window")
-        models = getattr(window, "panels", {}).get("models") if window is not None else None
-        if models is not None and hasattr(models, "refresh"):
-            models.refresh()
+        self.ctx.app.models.refresh()
         self.select_voice(voice_id)
         self.ctx.show_status(f"Imported the voice {voice_id.removeprefix('piper:')}", 5000)
 
     # -- audio device ---------------------------------------------------------------------
     def _on_audio_availability(self, available: bool, message: str, details: str) -> None:
-        window = self.ctx.services.get("window")
-        label = getattr(window, "audio_label", None)
-        if label is not None:
-            label.setText("" if available else message)
-            label.setToolTip(details)
-            label.setVisible(not available)
+        self.ctx.set_audio_status(available, message, details)
         self._update_buttons()
 
     def _update_buttons(self, *args) -> None:

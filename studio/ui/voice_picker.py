@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.ui.voice_library import VoiceEntry, find_entry, normalize_voice_id
+from studio.voice.library import VoiceEntry, find_entry, normalize_voice_id
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 GROUPS = (("neural", "Neural voices (Piper)"), ("espeak", "eSpeak NG (robotic, many languages)"))

@@ -79,9 +79,11 @@ class LabelLane(pg.GraphicsObject):
         self.shade = shade
         self.ticks = ticks
         self.shades = (QColor("#2a2e36"), QColor("#20242a"))
+        self.min_width = self.metrics.horizontalAdvance("M…") + 5  # an elided label
         self.set_spans([], [], [])
         self._layout_key: tuple | None = None
         self._shown: list[int] = []
+        self._display: dict[int, str] = {}  # index -> the text drawn (elided to fit)
 
     def set_spans(self, starts: Sequence[float], ends: Sequence[float],
                   texts: Sequence[str]) -> None:
@@ -106,8 +108,9 @@ class LabelLane(pg.GraphicsObject):
                 int(np.searchsorted(self.starts, x1, side="right")))
 
     def shown(self, transform: QTransform | None = None) -> list[int]:
-        """Indices of the labels drawn at the current zoom: left to right, each one only
-        if it clears the previous one."""
+        """Indices of the labels drawn at the current zoom: left to right, each one in the
+        room up to the next label, elided ("wor…") when it is wider than that; only a label
+        without room for a letter and the ellipsis is left out."""
         if transform is None:
             view = self.getViewWidget()
             if view is None:
@@ -116,14 +119,32 @@ class LabelLane(pg.GraphicsObject):
         i0, i1 = self.visible_range()
         key = (i0, i1, round(transform.m11(), 6), round(transform.m31(), 3))
         if key != self._layout_key:
-            xs = self.starts[i0:i1] * transform.m11() + transform.m31()
-            shown, free_from = [], -np.inf
-            for k, x in enumerate(xs):
-                if x >= free_from and self.texts[i0 + k]:  # silences have no label
-                    shown.append(i0 + k)
-                    free_from = x + self.widths[i0 + k]
-            self._layout_key, self._shown = key, shown
+            end = min(i1 + 1, len(self.starts))  # the first label after the view bounds room
+            xs = self.starts[i0:end] * transform.m11() + transform.m31()
+            labelled = [k for k in range(len(xs)) if self.texts[i0 + k]]  # silences: none
+            shown, display, free_from = [], {}, -np.inf
+            for n, k in enumerate(labelled):
+                i, x = i0 + k, xs[k]
+                if i >= i1 or x < free_from:
+                    continue
+                room = xs[labelled[n + 1]] - x if n + 1 < len(labelled) else np.inf
+                if self.widths[i] <= room:
+                    text, used = self.texts[i], self.widths[i]
+                elif room >= self.min_width:
+                    text = self.metrics.elidedText(self.texts[i], Qt.TextElideMode.ElideRight,
+                                                   room - 5)
+                    used = room
+                else:
+                    continue
+                shown.append(i)
+                display[i] = text
+                free_from = x + used
+            self._layout_key, self._shown, self._display = key, shown, display
         return self._shown
+
+    def shown_texts(self, transform: QTransform | None = None) -> list[str]:
+        """The label texts as drawn (elided ones end in "…")."""
+        return [self._display[i] for i in self.shown(transform)]
 
     def paint(self, painter: QPainter, *args) -> None:
         i0, i1 = self.visible_range()
@@ -150,7 +171,7 @@ class LabelLane(pg.GraphicsObject):
                 painter.setPen(QPen(QColor(TICK)))
                 painter.drawLine(QPointF(x, top), QPointF(x, bottom))
             painter.setPen(QPen(self.color))
-            painter.drawText(QPointF(x + 3, baseline), self.texts[i])
+            painter.drawText(QPointF(x + 3, baseline), self._display.get(i, self.texts[i]))
         painter.restore()
 
 

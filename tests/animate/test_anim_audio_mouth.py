@@ -10,8 +10,8 @@ from studio.animate.audio_mouth import audio_mouth_curves
 
 def test_audio_mouth_tracks_speech(neural_speech):
     s = neural_speech
-    sound = {tr["channel"]: tr["keys"] for tr in animate_audio(s.audio, s.sample_rate)}
-    phones = {tr["channel"]: tr["keys"] for tr in animate_speech(
+    sound = {tr.channel: tr for tr in animate_audio(s.audio, s.sample_rate)}
+    phones = {tr.channel: tr for tr in animate_speech(
         s.phonemes, s.duration, settings=AnimationSettings(blinks=False, head_motion=False))}
     t = np.arange(0, s.duration, 0.01)
     a = evaluate_curve(sound["mouth_open"], t)

@@ -33,9 +33,8 @@ def test_blinks_follow_sentence_ends():
 
 def test_blink_shape():
     track = blink_track(10.0, settings=BlinkSettings(seed=0))
-    keys = track["keys"]
     t = np.linspace(0, 10, 10001)
-    v = evaluate_curve(keys, t)
+    v = evaluate_curve(track, t)
     assert v.min() >= 0 and v.max() == pytest.approx(1.0)
     closed = v > 0.5
     runs = np.diff(closed.astype(int))
@@ -46,7 +45,7 @@ def test_blink_shape():
 def test_head_follows_speech_energy():
     t = np.linspace(0, 60, 6001)
     energy = (t > 30).astype(float)  # silent, then talking
-    tracks = {tr["channel"]: tr["keys"] for tr in head_tracks(60, t, energy, [], HeadSettings())}
+    tracks = {tr.channel: tr for tr in head_tracks(60, t, energy, [], HeadSettings())}
     grid = np.linspace(0, 60, 6001)
     for ch in ("head_yaw", "head_pitch", "head_roll"):
         v = evaluate_curve(tracks[ch], grid)
@@ -58,14 +57,14 @@ def test_head_follows_speech_energy():
 def test_head_nods_at_accents():
     t = np.linspace(0, 4, 401)
     calm = HeadSettings(yaw=0, pitch=0, roll=0)
-    tracks = {tr["channel"]: tr["keys"]
+    tracks = {tr.channel: tr
               for tr in head_tracks(4, t, np.ones_like(t), [1.0, 3.0], calm)}
     v = evaluate_curve(tracks["head_pitch"], np.array([0.5, 1.12, 2.0, 3.12]))
     assert v[1] > 0.04 and v[3] > 0.04 and abs(v[0]) < 0.005 and abs(v[2]) < 0.005
 
 
 def test_speech_blinks_and_head(speech):
-    tracks = {tr["channel"]: tr["keys"] for tr in animate_speech(
+    tracks = {tr.channel: tr for tr in animate_speech(
         speech.phonemes, speech.duration, words=speech.words,
         sentence_ends=speech.sentence_ends, audio=speech.audio, sample_rate=speech.sample_rate)}
     blink = evaluate_curve(tracks["blink"], np.linspace(0, speech.duration, 2000))

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from studio.animate.curves import (
+    Curve,
     evaluate_curve,
     keys_from_samples,
     make_key,
@@ -75,11 +76,38 @@ def test_keys_from_samples_stay_within_tolerance():
 
 
 def test_tracks_are_json_and_validated():
-    track = make_track("mouth_open", keys((0, 0), (0.1, 0.8)))
-    assert json.loads(json.dumps(track)) == track
+    curve = make_track("mouth_open", keys((0, 0), (0.1, 0.8)))
+    track = curve.to_dict()
+    assert json.loads(json.dumps(track)) == track == {
+        "channel": "mouth_open", "keys": keys((0, 0), (0.1, 0.8))}
+    assert Curve.from_keys(track["channel"], track["keys"]) == curve
     assert validate_track(track) == []
     assert validate_track({"channel": "", "keys": [{"t": 1, "v": 0}, {"t": 0, "v": "x"}]}) == [
         "a track needs a 'channel' name", "keys[1] is earlier than the key before it",
         "keys[1].v must be a finite number"]
     with pytest.raises(ValueError):
         make_key(0, 0, "bezier")
+
+
+def test_curve_is_arrays_sorted_and_read_only():
+    c = Curve("blink", [2.0, 0.0, 1.0], [0.0, 1.0, 0.5], ["linear", "step", "smooth"])
+    assert c.times.tolist() == [0.0, 1.0, 2.0] and c.values.tolist() == [1.0, 0.5, 0.0]
+    assert c.interp.tolist() == [2, 1, 0]  # step, smooth, linear codes follow their keys
+    with pytest.raises(ValueError):
+        c.times[0] = 5.0
+    assert c.evaluate(np.array([-1.0, 0.5, 3.0])).tolist() == [1.0, 1.0, 0.0]
+    assert c.shifted(1.5).times.tolist() == [1.5, 2.5, 3.5]
+    with pytest.raises(ValueError):
+        Curve("x", [0.0, 1.0], [0.0], "linear")
+    with pytest.raises(ValueError):
+        Curve("x", [0.0], [np.nan], "linear")
+    with pytest.raises(ValueError):
+        Curve("x", [0.0], [0.0], "cubic")
+
+
+def test_curve_from_samples_matches_keys_from_samples():
+    t = np.linspace(0, 2, 201)
+    v = 0.5 + 0.4 * np.sin(2 * np.pi * 1.3 * t)
+    curve = Curve.from_samples("mouth_open", t, v, tolerance=0.01)
+    assert curve.key_dicts() == keys_from_samples(t, v, tolerance=0.01)
+    assert np.max(np.abs(curve.evaluate(t) - v)) <= 0.01 + 1e-6

@@ -88,7 +88,7 @@ def test_migration_chain(monkeypatch):
 
     monkeypatch.setitem(proj.MIGRATIONS, 0, v0_to_v1)
     migrated = migrate({"schema_version": 0, "title": "Old"})
-    assert migrated == {"schema_version": 1, "name": "Old"}
+    assert migrated == {"schema_version": proj.SCHEMA_VERSION, "name": "Old"}
     assert project_from_text('{"schema_version": 0, "title": "Old"}').name == "Old"
 
 

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QColor, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QMessageBox,
+    QPushButton,
     QStyle,
     QStyleOptionSlider,
 )
@@ -267,7 +268,14 @@ def test_add_to_timeline_writes_wav_and_adds_clip_and_tracks_in_one_step(window,
     assert window.document.project.voice.voice == "espeak:en-us"
 
 
-def test_add_to_timeline_unsaved_project_says_save_first(window, qtbot):
+def _save_first_box(qtbot, panel):
+    qtbot.waitUntil(lambda: getattr(panel, "save_first_box", None) is not None
+                    and panel.save_first_box.isVisible())
+    return panel.save_first_box
+
+
+def test_add_to_timeline_unsaved_project_offers_save_as_then_adds(window, qtbot, tmp_path,
+                                                                  monkeypatch):
     panel = _panel(window)
     _use_espeak(qtbot, panel)
     before = window.document.to_text()
@@ -275,13 +283,159 @@ def test_add_to_timeline_unsaved_project_says_save_first(window, qtbot):
     jobs = len(window.runner.jobs)
     _type_text(qtbot, panel, "Keep this text.")
     _click(qtbot, panel.add_btn)
-    boxes = _error_boxes()
-    assert boxes and "Save the project first" in boxes[0].text()
-    assert "Nothing was changed" in boxes[0].text()
-    assert window.document.to_text() == before
+    box = _save_first_box(qtbot, panel)
+    assert "Save the project first" in box.text() and "Nothing was changed" in box.text()
+    save_as = box.findChild(QPushButton, "saveAsButton")
+    assert save_as.text() == "Save As…" and box.defaultButton() is save_as
+    # Cancel: nothing happens
+    qtbot.mouseClick(box.button(QMessageBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not _visible_save_boxes())
+    assert window.document.to_text() == before and window.document.path is None
     assert len(window.document.history._undo) == steps and len(window.runner.jobs) == jobs
     assert panel.text_edit.toPlainText() == "Keep this text."
-    _close_boxes()
+
+    # Save As in the same box: the project is saved where the user says, then the speech
+    # is added (nothing more to click)
+    target = tmp_path / "new" / "hero.dhproj"
+    target.parent.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    _click(qtbot, panel.add_btn)
+    box = _save_first_box(qtbot, panel)
+    with qtbot.waitSignal(panel.timeline_added, timeout=SPEECH_TIMEOUT) as blocker:
+        qtbot.mouseClick(box.findChild(QPushButton, "saveAsButton"), Qt.MouseButton.LeftButton)
+    clip = blocker.args[0]
+    assert window.document.path == target and target.is_file()
+    assert clip.text == "Keep this text." and (target.parent / clip.audio).is_file()
+    assert [c.id for c in window.document.project.timeline.clips] == [clip.id]
+
+
+def test_import_recording_unsaved_project_offers_save_as_too(window, qtbot, tmp_path,
+                                                             monkeypatch):
+    panel = _panel(window)
+    take = tmp_path / "take.wav"
+    sf.write(take, np.zeros(2205, np.float32), 22050)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(take), ""))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))  # cancels
+    _click(qtbot, panel.import_rec_btn)
+    box = _save_first_box(qtbot, panel)
+    assert "recording" in box.text()
+    qtbot.mouseClick(box.findChild(QPushButton, "saveAsButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not _visible_save_boxes())
+    assert window.document.path is None and window.document.project.timeline.clips == []
+
+
+def _visible_save_boxes():
+    return [w for w in QApplication.topLevelWidgets() + _panel_children()
+            if isinstance(w, QMessageBox) and w.objectName() == "saveFirstBox"
+            and w.isVisible()]
+
+
+def _panel_children():
+    return [w for top in QApplication.topLevelWidgets()
+            for w in top.findChildren(QMessageBox)]
+
+
+def _colour_stats(image):
+    """(most common colour, the largest brightness difference from it) of a QImage."""
+    from collections import Counter
+
+    colours = Counter()
+    for x in range(0, image.width()):
+        for y in range(0, image.height()):
+            colours[image.pixelColor(x, y).rgb()] += 1
+    bg = QColor.fromRgb(colours.most_common(1)[0][0])
+    light = max(QColor.fromRgb(c).lightness() for c in colours)
+    return bg, light - bg.lightness()
+
+
+def test_disabled_speak_button_looks_disabled_and_stays_readable(window, qtbot):
+    panel = _panel(window)
+    _type_text(qtbot, panel, "Hello")
+    assert panel.speak_btn.isEnabled()
+    enabled_bg, _ = _colour_stats(panel.speak_btn.grab().toImage())
+    panel.text_edit.clear()
+    qtbot.waitUntil(lambda: not panel.speak_btn.isEnabled())
+    bg, contrast = _colour_stats(panel.speak_btn.grab().toImage())
+    disabled_other, _ = _colour_stats(panel.play_btn.grab().toImage())
+    assert enabled_bg.blue() - enabled_bg.red() > 60  # the primary (blue) look when enabled
+    assert abs(bg.blue() - bg.red()) < 20  # no longer blue when disabled
+    assert abs(bg.lightness() - disabled_other.lightness()) < 20  # like other disabled ones
+    assert contrast > 70  # and the label stands out from its background
+
+
+def test_text_box_fits_its_placeholder_and_resizes_with_the_waveform(window, qtbot):
+    panel = _panel(window)
+    edit = panel.text_edit
+    edit.clear()
+    window.docks["voice"].setFloating(True)
+    window.docks["voice"].resize(330, 900)  # a narrow dock: the placeholder wraps
+    qtbot.waitUntil(lambda: edit.width() < 330)
+    margin = int(edit.document().documentMargin())
+    room = edit.viewport().rect().adjusted(margin, margin, -margin, -margin)
+    needed = edit.fontMetrics().boundingRect(room.adjusted(0, 0, 0, 10_000),
+                                             int(Qt.TextFlag.TextWordWrap),
+                                             edit.placeholderText())
+    qtbot.waitUntil(lambda: edit.viewport().height() - 2 * margin >= needed.height())
+    # the splitter gives the text box several lines, or the waveform most of the height
+    split = panel.splitter
+    assert split.indexOf(edit) == 0 and split.indexOf(panel.waveform.parentWidget()) == 1
+    total = sum(split.sizes())
+    split.setSizes([total - 200, 200])
+    qtbot.waitUntil(lambda: edit.height() > 5 * edit.fontMetrics().lineSpacing())
+    split.setSizes([0, total])
+    qtbot.waitUntil(lambda: panel.waveform.height() > total - edit.height() - 120)
+    assert edit.viewport().height() - 2 * margin >= needed.height()  # never below that
+
+
+def test_waveform_word_labels_fit_in_a_small_view(qtbot):
+    from studio.ui.waveform_view import WaveformView
+    from studio.voice.types import Phone, Word
+
+    view = WaveformView()
+    qtbot.addWidget(view)
+    view.resize(300, 75)
+    view.show()
+    qtbot.waitExposed(view)
+    words = ["Extraordinary", "circumstances", "demand", "considerable", "imagination",
+             "and", "remarkable", "perseverance", "from", "everybody"]
+    spans = [Word(w, i * 0.2, i * 0.2 + 0.18) for i, w in enumerate(words)]
+    view.set_speech(np.zeros(44100, np.float32), 22050, [Phone("a", 0.0, 2.0)], spans)
+    view.plot.grab()  # paint once: the view's transform follows its new range
+    assert view.plot.height() < 120  # a small waveform
+    shown = view.word_lane.shown_texts()
+    assert len(shown) == len(words)  # every word keeps a label ...
+    assert any(t.endswith("…") for t in shown)  # ... shortened where it must be
+    assert all(w.startswith(t.rstrip("…")) for w, t in zip(words, shown, strict=True))
+    # and no label runs into the next word
+    lane = view.word_lane
+    transform = lane.deviceTransform(view.plot.viewportTransform())
+    xs = [lane.starts[i] * transform.m11() + transform.m31() for i in lane.shown()]
+    widths = [lane.metrics.horizontalAdvance(t) + 3 for t in shown]
+    assert all(x + w <= nxt + 1 for x, w, nxt in zip(xs, widths, xs[1:], strict=False))
+
+
+def test_gui_project_and_cli_speak_byte_identical_audio(window, qtbot, tmp_path):
+    """A new project's voice, a couple of sliders moved in the GUI, and the same settings
+    given to `studio speak`: the same audio, byte for byte."""
+    from studio.cli import main
+
+    panel = _panel(window)
+    project_path = _save_project(window, tmp_path)
+    _drag_slider(panel.sliders["pitch"], 30)
+    window.document.set(("voice", "volume"), 0.8)
+    voice = window.document.project.voice
+    assert voice.pitch > 0 and voice.sentence_pause == ProjectVoice().sentence_pause
+    text = "Good morning. How are you today?"  # two sentences: the pause counts
+    _type_text(qtbot, panel, text)
+    with qtbot.waitSignal(panel.timeline_added, timeout=SPEECH_TIMEOUT) as blocker:
+        _click(qtbot, panel.add_btn)
+    gui_wav = project_path.parent / blocker.args[0].audio
+    cli_wav = tmp_path / "cli.wav"
+    args = ["speak", text, "-o", str(cli_wav), "--cache-dir", str(tmp_path / "cli-cache")]
+    for name in ("rate", "pitch", "formant", "expressiveness", "volume", "sentence_pause"):
+        args += [f"--{name.replace('_', '-')}", repr(getattr(voice, name))]
+    assert main(args) == 0  # the CLI's own default voice: the project's default voice
+    assert cli_wav.read_bytes() == gui_wav.read_bytes()
 
 
 def test_import_broken_recording_names_the_file(window, qtbot, tmp_path, monkeypatch):
@@ -302,7 +456,7 @@ def test_import_broken_recording_names_the_file(window, qtbot, tmp_path, monkeyp
 
 def test_import_recording_without_transcript_adds_audio_clip(window, qtbot, tmp_path,
                                                              monkeypatch):
-    from studio.voice import synthesize
+    from studio.voice.synth import synthesize
 
     panel = _panel(window)
     project_path = _save_project(window, tmp_path)

@@ -1,4 +1,4 @@
-"""The voices the Voice panel offers, and importing a Piper voice (no Qt here).
+"""The voices the studio offers (GUI picker, CLI), and importing a Piper voice.
 
 Voice ids are what the project stores in ``voice.voice``: ``joe`` for the shipped
 neural voice, ``piper:NAME`` for a Piper voice in a voice folder (found again by name on

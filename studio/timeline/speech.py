@@ -1,17 +1,19 @@
-"""Putting speech on the timeline: the worker jobs and the one undoable edit (no Qt here).
+"""Speech on the timeline: the jobs that make it and the one undoable edit that adds it.
 
-The jobs run on a worker thread: they synthesise (or load and align) the speech, write
-its audio into the project's ``audio/`` folder and compute the animation tracks. The UI
-thread then applies :func:`add_speech_command`, a single :class:`Batch`, so one undo
-removes the clip, the tracks and the longer timeline together.
+The jobs run on a worker thread (the GUI) or under the CLI's progress bar: they synthesise
+(or load and align) the speech, write its audio into the project's ``audio/`` folder and
+compute the animation curves. :func:`add_speech_command` then makes one undo step that adds
+the clip, its curves and the longer timeline together. The GUI's "Add to timeline" and
+``studio timeline add-speech`` both go through :func:`speech_to_timeline_job` and
+:func:`add_speech_command`.
 
-How the new tracks merge with what is already on the timeline (kept simple on purpose):
+How the new curves merge with the timeline (kept simple on purpose):
 
-- the clip goes at the current end of the timeline's clips (0 when there are none);
-- the animation keys, generated from 0, are shifted to the clip's start;
+- the clip goes at ``at`` seconds, by default the current end of the timeline's clips;
+- the curves, generated from 0, are shifted to the clip's start;
 - a channel the timeline already has keeps its keys outside the clip's time range
   ``[start, start + duration]`` and gets the new keys inside it (old keys inside are
-  replaced); a channel it lacks is appended as a new track;
+  replaced); a channel it lacks gets a new track; a locked track is left alone;
 - the timeline's duration grows to the end of the clip (rounded up to a frame) if shorter.
 """
 
@@ -28,12 +30,20 @@ from typing import Any, Literal
 
 import numpy as np
 
+from studio.animate.curves import Curve
 from studio.core.errors import StudioError
-from studio.core.history import Batch, SetValue
+from studio.core.history import Batch, Command, SetValue
 from studio.core.jobs import JobContext, Progress
-from studio.core.project import Clip, CurveTrack, Key, Timeline
-from studio.core.project import VoiceSettings as ProjectVoice
-from studio.voice.settings import LIMITS, VoiceSettings
+from studio.core.project import Clip, CurveTrack, Key, Timeline, VoiceSettings
+from studio.timeline.commands import CLIPS, TRACKS, AddClip, HasProject, TimelineCommand
+from studio.timeline.curves import (
+    clips_end,
+    find_track,
+    keys_from_curve,
+    next_clip_id,
+    next_key_id,
+    next_track_id,
+)
 from studio.voice.types import SpeechResult
 
 AUDIO_FOLDER = "audio"
@@ -42,35 +52,27 @@ MAX_TRACKS = 4096
 
 @dataclass
 class SpeechForTimeline:
-    """What a job hands back to the UI thread to put on the timeline."""
+    """What a job hands back to put on the timeline."""
 
     kind: Literal["speech", "audio"]
     speech: SpeechResult  # audio + timings (no phonemes for an unaligned recording)
     audio_rel: str  # path of the audio file relative to the project folder
-    tracks: list[dict[str, Any]]
+    curves: list[Curve]  # from 0 s
     text: str = ""
     note: str = ""  # something the user should know (e.g. alignment fell back)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def core_voice_settings(voice: ProjectVoice) -> VoiceSettings:
-    """The synthesis settings for the project's voice (clamped to what the engines take)."""
-    values = {}
-    for name in ("rate", "pitch", "formant", "expressiveness", "volume", "sentence_pause"):
-        lo, hi, _ = LIMITS[name]
-        values[name] = min(max(float(getattr(voice, name)), lo), hi)
-    return VoiceSettings(**values)
-
-
-def voice_spec(voice: ProjectVoice) -> str:
-    """The voice name for :func:`studio.voice.resolve_voice` ("default" is the shipped one)."""
+def voice_spec(voice: VoiceSettings) -> str:
+    """The voice name for :func:`studio.voice.voices.resolve_voice` ("default" is the shipped one)."""
     return voice.voice or "default"
 
 
 # ----------------------------------------------------------------------------- jobs
 
 
-def _animate(speech: SpeechResult) -> list[dict[str, Any]]:
+def animate(speech: SpeechResult) -> list[Curve]:
+    """Lip-sync, blink and head curves for speech with timings."""
     from studio.animate import animate_speech
 
     return animate_speech(
@@ -101,13 +103,13 @@ def speech_to_timeline_job(
     if not target.exists():
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            save_audio(target, speech.audio, speech.sample_rate)
+            save_audio(target, speech.audio, speech.sample_rate)  # atomic
         except OSError as exc:
             raise StudioError(f"cannot write the speech audio ({exc.strerror or exc})",
                               target) from None
     yield Progress(0.95, "animating the mouth")
-    tracks = _animate(speech)
-    return SpeechForTimeline("speech", speech, rel, tracks, text=text)
+    curves = animate(speech)
+    return SpeechForTimeline("speech", speech, rel, curves, text=text)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -167,7 +169,7 @@ def recording_to_timeline_job(
     ctx.check()
     note = ""
     speech = SpeechResult(clip.audio, clip.sample_rate, [], [], voice="recording")
-    tracks: list[dict[str, Any]] | None = None
+    curves: list[Curve] | None = None
     if transcript.strip():
         try:
             aligned = yield from align_job(ctx, clip.audio, transcript, clip.sample_rate)
@@ -177,61 +179,100 @@ def recording_to_timeline_job(
         else:
             speech = SpeechResult(clip.audio, clip.sample_rate, aligned.phonemes,
                                   aligned.words, aligned.sentence_ends, voice="recording")
-            tracks = _animate(speech)
-    if tracks is None:
+            curves = animate(speech)
+    if curves is None:
         yield Progress(0.8, "animating the mouth from the sound")
-        tracks = animate_audio(clip.audio, clip.sample_rate)
+        curves = animate_audio(clip.audio, clip.sample_rate)
     ctx.check()
     yield Progress(0.95, "copying the recording into the project")
     rel = copy_into_project(path, project_dir)
-    return SpeechForTimeline("audio", speech, rel, tracks, text=transcript.strip(), note=note)
+    return SpeechForTimeline("audio", speech, rel, curves, text=transcript.strip(), note=note)
 
 
 # ----------------------------------------------------------------------- timeline edit
 
 
-def clips_end(timeline: Timeline) -> float:
-    """Where the last clip ends (0 without clips)."""
-    return max((c.start + c.duration for c in timeline.clips), default=0.0)
+class MergeCurves(TimelineCommand):
+    """Put ``curves`` (keys from 0) on the timeline at ``start`` for ``duration`` seconds
+    (see the module doc). ``skipped`` names the locked channels left alone."""
+
+    _paths = (TRACKS,)
+
+    def __init__(self, curves: Sequence[Curve], start: float, duration: float,
+                 label: str = "Add curves") -> None:
+        self.curves = list(curves)
+        self.start, self.end = float(start), float(start) + float(duration)
+        self.label = label
+        self.skipped: list[str] = []
+        self._after: tuple[list[CurveTrack], dict[str, tuple[Key, ...]]] | None = None
+
+    def _plan(self, target: HasProject) -> tuple[list[CurveTrack], dict[str, tuple[Key, ...]]]:
+        tl = target.project.timeline
+        new_tracks: list[CurveTrack] = []
+        new_keys: dict[str, tuple[Key, ...]] = {}  # track id -> its keys after the merge
+        taken: list[str] = []
+        for curve in self.curves:
+            track = find_track(tl, curve.channel)
+            if track is None:
+                if len(tl.tracks) + len(new_tracks) >= MAX_TRACKS:
+                    raise StudioError(f"the timeline cannot hold more than {MAX_TRACKS} tracks")
+                track_id = next_track_id(tl, taken)
+                taken.append(track_id)
+                new_tracks.append(CurveTrack(id=track_id, channel=curve.channel,
+                                             keys=keys_from_curve(curve, 1, self.start)))
+                continue
+            if track.locked:
+                self.skipped.append(track.channel)
+                continue
+            kept = [k for k in track.keys if not self.start <= k.t <= self.end]
+            added = keys_from_curve(curve, next_key_id(track.keys), self.start)
+            new_keys[track.id] = tuple(sorted([*kept, *added], key=lambda k: k.t))
+        return new_tracks, new_keys
+
+    def do(self, target: HasProject) -> None:
+        tl = target.project.timeline
+        if self._after is None:
+            self._after = self._plan(target)
+        new_tracks, new_keys = self._after
+        self.before = {tid: tl.track(tid).keys for tid in new_keys}
+        if new_tracks:
+            tl.tracks = [*tl.tracks, *new_tracks]
+        for tid, keys in new_keys.items():
+            tl.track(tid).keys = keys
+
+    def undo(self, target: HasProject) -> None:
+        tl = target.project.timeline
+        assert self._after is not None
+        added = {t.id for t in self._after[0]}
+        if added:
+            tl.tracks = [t for t in tl.tracks if t.id not in added]
+        for tid, keys in self.before.items():
+            tl.track(tid).keys = keys
 
 
-def merge_tracks(existing: Sequence[CurveTrack], new: Sequence[dict[str, Any]],
-                 start: float, duration: float) -> list[CurveTrack]:
-    """``existing`` with ``new`` tracks (keys from 0) placed at ``start`` (see module doc)."""
-    end = start + duration
-    out = [t.model_copy(deep=True) for t in existing]
-    by_channel = {t.channel: t for t in out}
-    for track in new:
-        keys = [Key(t=round(float(k["t"]) + start, 6), v=float(k["v"]),
-                    interp=k.get("interp", "smooth")) for k in track["keys"]]
-        current = by_channel.get(track["channel"])
-        if current is None:
-            if len(out) >= MAX_TRACKS:
-                raise StudioError(f"the timeline cannot hold more than {MAX_TRACKS} tracks")
-            current = CurveTrack(channel=track["channel"], keys=keys)
-            out.append(current)
-            by_channel[current.channel] = current
-        else:
-            kept = [k for k in current.keys if not start <= k.t <= end]
-            current.keys = sorted(kept + keys, key=lambda k: k.t)
-    return out
-
-
-def add_speech_command(timeline: Timeline, item: SpeechForTimeline,
-                       voice: ProjectVoice | None) -> tuple[Batch, Clip]:
-    """The one undo step that adds ``item`` as a clip with its tracks."""
-    start = round(clips_end(timeline), 6)
+def add_speech_command(timeline: Timeline, item: SpeechForTimeline, voice: VoiceSettings | None,
+                       at: float | None = None) -> tuple[Command, Clip]:
+    """The one undo step that adds ``item`` as a clip at ``at`` seconds (default: after
+    the last clip) with its curves; the clip that it adds."""
+    start = round(clips_end(timeline) if at is None else float(at), 6)
+    if start < 0:
+        raise StudioError("a clip cannot start before 0 s")
     duration = round(item.speech.duration, 6)
-    clip = Clip(kind=item.kind, start=start, duration=duration, text=item.text,
-                audio=item.audio_rel,
+    clip = Clip(id=next_clip_id(timeline), kind=item.kind, start=start, duration=duration,
+                text=item.text, audio=item.audio_rel,
                 voice=voice.model_copy() if (voice is not None and item.kind == "speech")
                 else None)
-    clips = [c.model_copy(deep=True) for c in timeline.clips] + [clip]
-    tracks = merge_tracks(timeline.tracks, item.tracks, start, duration)
-    commands = [SetValue(("timeline", "clips"), clips), SetValue(("timeline", "tracks"), tracks)]
+    what = "speech" if item.kind == "speech" else "recording"
+    commands: list[Command] = [AddClip(clip), MergeCurves(item.curves, start, duration)]
     end = start + duration
     if end > timeline.duration:
         fps = timeline.fps
         commands.append(SetValue(("timeline", "duration"), math.ceil(end * fps - 1e-9) / fps))
-    what = "speech" if item.kind == "speech" else "recording"
     return Batch(commands, f"Add {what} to timeline"), clip
+
+
+__all__ = [
+    "AUDIO_FOLDER", "CLIPS", "MergeCurves", "SpeechForTimeline", "add_speech_command",
+    "animate", "copy_into_project", "recording_to_timeline_job", "speech_to_timeline_job",
+    "voice_spec",
+]
