@@ -8,6 +8,8 @@ ones at the run's resolution) and times a few real training iterations of the ru
 trainer on random images, on the configured device and precision. It is a measurement of
 this machine, not a guess from a table: :func:`estimate_time` turns it into seconds for a
 run length and :func:`format_duration` into words. Results are cached in the process.
+:func:`measure_speed_job` is the same measurement as a job (kind ``estimate``): it reports
+each iteration and stops within a network block when cancelled.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
 from studio.core.errors import StudioError
+from studio.core.jobs import JobContext, Progress
 
 BYTES_PER_TRAINED_PARAM = 4 + 4 + 8  # fp32 weight, gradient, Adam's two moments
 DEFAULT_KWARGS = {"resolution": 256, "channel_base": 16384, "channel_max": 512}
@@ -151,13 +154,32 @@ def measure_speed(config: Any, steps: int = 2,
     measurement of the same model file, settings and device in this process).
     Raises StudioError for settings or a base model that cannot be used.
     """
+    gen = _measure(config, steps, check or (lambda: None))
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        gen.close()
+
+
+def measure_speed_job(ctx: JobContext, config: Any,
+                      steps: int = 2) -> Generator[Progress, None, dict[str, Any]]:
+    """:func:`measure_speed` as a job: one progress event per timed iteration; a cancel
+    lands before the next network block."""
+    return (yield from _measure(config, steps, ctx.check))
+
+
+def _measure(config: Any, steps: int,
+             check: Callable[[], None]) -> Generator[Progress, None, dict[str, Any]]:
     import torch
 
     from studio.core.devices import select_device
 
     if steps < 1:
         raise ValueError("steps must be 1 or more")
-    check = check or (lambda: None)
+    yield Progress(0.0, "Reading the settings and the base model")
     cfg = dataclasses.replace(config, data=config.data or SYNTHETIC_DATA).validated()
     choice = select_device(cfg.device, cfg.precision)
     if cfg.conv_clamp is None and choice.precision == "fp16":  # as the training job does
@@ -177,7 +199,7 @@ def measure_speed(config: Any, steps: int = 2,
     try:
         # Building the networks seeds torch's global generator: put it back afterwards.
         with torch.random.fork_rng(devices=devices):
-            seconds = _time_iterations(cfg, choice, steps, check)
+            seconds = yield from _time_iterations(cfg, choice, steps, check)
     finally:
         torch.set_num_threads(old_threads)
         if cuda:
@@ -191,7 +213,8 @@ def measure_speed(config: Any, steps: int = 2,
     return {**result, "cached": False}
 
 
-def _time_iterations(cfg: Any, choice: Any, steps: int, check: Callable[[], None]) -> float:
+def _time_iterations(cfg: Any, choice: Any, steps: int,
+                     check: Callable[[], None]) -> Generator[Progress, None, float]:
     """Seconds per training iteration (regularisation spread over its interval)."""
     import torch
 
@@ -199,6 +222,7 @@ def _time_iterations(cfg: Any, choice: Any, steps: int, check: Callable[[], None
     from studio.train.networks import build_networks
     from studio.train.trainer import FaceTrainer
 
+    yield Progress(0.02, f"Building the networks ({int(cfg.resolution)} px)")
     nets = build_networks(cfg, cfg.seed)
     freeze_d = 0 if nets.new_D else cfg.freeze_d  # as the training job does
     images = _RandomImages(min(cfg.batch, 8), int(cfg.resolution), cfg.seed)
@@ -219,11 +243,18 @@ def _time_iterations(cfg: Any, choice: Any, steps: int, check: Callable[[], None
     reg = [p for p in trainer.phases(0) if p in intervals]
     plain = next((i for i in range(1, max(intervals.values()) + 1)
                   if not any(p in intervals for p in trainer.phases(i))), None)
-    timed(0)  # warm-up: every phase once (kernels, allocator); not counted
-    if not reg or plain is None:  # no regularisation, or regularisation every iteration
-        return float(np.mean([timed(plain or 0) for _ in range(steps)]))
-    with_reg = timed(0)
-    without = float(np.mean([timed(plain) for _ in range(max(1, steps - 1))]))
+    simple = not reg or plain is None  # no regularisation, or regularisation every time
+    # warm-up (every phase once: kernels, allocator; not counted), then the timed ones
+    plan = [0] + ([plain or 0] * steps if simple else [0] + [plain] * max(1, steps - 1))
+    times: list[float] = []
+    for i, iteration in enumerate(plan):
+        what = "warm-up iteration" if i == 0 else f"iteration {i} of {len(plan) - 1}"
+        yield Progress(0.05 + 0.95 * i / len(plan), f"Timing a training {what}")
+        times.append(timed(iteration))
+    yield Progress(1.0, "Measured")
+    if simple:
+        return float(np.mean(times[1:]))
+    with_reg, without = times[1], float(np.mean(times[2:]))
     every = min(intervals[p] for p in reg)  # both on: spread over the shorter (an upper bound)
     return without + max(0.0, with_reg - without) / every
 

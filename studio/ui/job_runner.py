@@ -1,58 +1,78 @@
-"""Run core jobs on worker threads and deliver their events on the UI thread."""
+"""Run core jobs in their lanes and deliver their events on the UI thread.
+
+A panel starts a job with its own callbacks::
+
+    runner.start(job, on_progress=..., on_state=..., on_done=..., on_failed=...,
+                 on_cancelled=..., on_finished=...)
+
+and they run on the UI thread, in order (every progress event before the ending). The
+runner's own signals (``added``, ``progressed``, ``state_changed``, ``finished``) are for
+monitors that watch every job, such as the Jobs panel.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from studio.core.jobs import Job, JobState, Progress
+from PySide6.QtCore import QObject, Qt, Signal
+
+from studio.core.jobs import Job, JobLanes, JobState, Lane, Progress
 
 
 class _Bridge(QObject):
     """Qt signals emitted from worker threads arrive queued on the UI thread."""
 
+    call = Signal(object)  # a callable to run on the UI thread
     progressed = Signal(object, object)  # Job, Progress
     state_changed = Signal(object, object)  # Job, JobState
 
 
-class _Runnable(QRunnable):
-    def __init__(self, job: Job) -> None:
-        super().__init__()
-        self.job = job
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        self.job.run()
-
-
 class JobRunner(QObject):
-    """Starts jobs on a thread pool. Listen to ``progressed``/``finished`` on the UI thread."""
+    """Starts jobs in their lanes (:class:`~studio.core.jobs.JobLanes`); per-job callbacks
+    and the monitor signals below arrive on the UI thread."""
 
     added = Signal(object)  # Job
     progressed = Signal(object, object)  # Job, Progress
     state_changed = Signal(object, object)  # Job, JobState
-    finished = Signal(object)  # Job (done, failed or cancelled)
+    finished = Signal(object)  # Job (done, failed or cancelled), after its own callbacks
 
-    def __init__(self, max_threads: int = 2, parent: QObject | None = None) -> None:
+    def __init__(self, widths: Mapping[Lane, int] | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max_threads)
+        self.lanes = JobLanes(widths)
         self.jobs: list[Job] = []
-        self._bridge = _Bridge()
-        self._bridge.progressed.connect(self.progressed)
-        self._bridge.state_changed.connect(self._on_state)
+        self._bridge = _Bridge(self)
+        queued = Qt.ConnectionType.QueuedConnection  # always later, from the event loop
+        self._bridge.call.connect(self._call, queued)
+        self._bridge.progressed.connect(self.progressed, queued)
+        self._bridge.state_changed.connect(self._on_state, queued)
 
-    def start(self, job: Job) -> Job:
+    def start(self, job: Job, *, on_progress: Callable[[Progress], None] | None = None,
+              on_state: Callable[[JobState], None] | None = None,
+              on_done: Callable[[Any], None] | None = None,
+              on_failed: Callable[[str], None] | None = None,
+              on_cancelled: Callable[[], None] | None = None,
+              on_finished: Callable[[Job], None] | None = None) -> Job:
+        """Queue ``job`` in its lane; its callbacks run on the UI thread."""
+        job.deliver = self._bridge.call.emit
         self.jobs.append(job)
         job.progressed.connect(lambda p, j=job: self._bridge.progressed.emit(j, p))
         job.state_changed.connect(lambda s, j=job: self._bridge.state_changed.emit(j, s))
+        job.add_callbacks(on_progress=on_progress, on_state=on_state, on_done=on_done, on_failed=on_failed,
+                          on_cancelled=on_cancelled, on_finished=on_finished)
         self.added.emit(job)
-        self.pool.start(_Runnable(job))
+        self.lanes.submit(job)
         return job
+
+    @staticmethod
+    def _call(fn: Callable[[], None]) -> None:
+        fn()
 
     def _on_state(self, job: Job, state: JobState) -> None:
         self.state_changed.emit(job, state)
         if state.finished:
-            self.finished.emit(job)
+            self._bridge.call.emit(lambda: self.finished.emit(job))  # after the job's own
 
     @property
     def running(self) -> list[Job]:
@@ -63,7 +83,8 @@ class JobRunner(QObject):
             job.cancel()
 
     def wait(self, msecs: int = 5000) -> bool:
-        return self.pool.waitForDone(msecs)
+        """Block (this thread) until every job has ended; False after ``msecs``."""
+        return self.lanes.wait(msecs / 1000)
 
 
 __all__ = ["JobRunner", "Job", "Progress", "JobState"]

@@ -22,6 +22,16 @@ from studio.ui.job_runner import JobRunner
 COL_NAME, COL_PROGRESS, COL_STATE, COL_MESSAGE = range(4)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 class JobsPanel(QWidget):
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +78,7 @@ class JobsPanel(QWidget):
     def _add(self, job: Job) -> None:
         item = QTreeWidgetItem([job.name, "", job.state.value, ""])
         item.setData(0, Qt.ItemDataRole.UserRole, job.id)
+        item.setToolTip(COL_NAME, f"{job.name} ({job.kind.value}, {job.lane.value} lane)")
         self.tree.insertTopLevelItem(0, item)
         bar = QProgressBar()
         bar.setRange(0, 1000)
@@ -108,6 +119,11 @@ class JobsPanel(QWidget):
         if state is JobState.FAILED:
             item.setText(COL_MESSAGE, job.error or "failed")
             item.setForeground(COL_STATE, Qt.GlobalColor.red)
+        elif state is JobState.DONE:
+            item.setText(COL_MESSAGE, f"done in {_duration(job.elapsed)}")
+        elif state is JobState.CANCELLED:
+            item.setText(COL_MESSAGE, "cancelled" + (f" after {_duration(job.elapsed)}"
+                                                     if job.started_at is not None else ""))
         if self.tree.currentItem() is item:
             self._show_details(job)
         self._update_buttons()
@@ -122,7 +138,8 @@ class JobsPanel(QWidget):
         return self.job_for(self.tree.currentItem())
 
     def _show_details(self, job: Job) -> None:
-        lines = [f"{job.name}: {job.state.value}, {job.elapsed:.1f} s"]
+        lines = [f"{job.name} ({job.kind.value}, {job.lane.value} lane): {job.state.value}, "
+                 f"{job.elapsed:.1f} s"]
         if job.last.message:
             lines.append(job.last.message)
         if job.error:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRunnable, Qt, QThreadPool, QTimer, Signal
@@ -19,46 +19,60 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.devices import select_device
-from studio.core.document import Document
+from studio.core.app import AppModel
+from studio.core.devices import DeviceChoice
+from studio.core.document import Document, ProjectChangedOnDisk
 from studio.core.errors import StudioError
-from studio.core.jobs import Job, JobState, Progress
+from studio.core.jobs import Job, JobContext, JobKind, Progress
 from studio.core.project import PROJECT_SUFFIX, Project
 from studio.core.recovery import RecoveryEntry, RecoveryStore
 from studio.core.settings import Settings, save_settings
 from studio.ui.context import StudioContext
+from studio.ui.face_panel import FacePanel
 from studio.ui.job_runner import JobRunner
 from studio.ui.jobs_panel import JobsPanel
 from studio.ui.missing_panel import MissingFeaturePanel
 from studio.ui.models_panel import ModelsPanel
 from studio.ui.preferences import PreferencesDialog
+from studio.ui.timeline_panel import TimelinePanel
+from studio.ui.training_panel import TrainingPanel
 from studio.ui.viewport import Viewport
+from studio.ui.voice_panel import VoicePanel
+from studio.voice.voices import packaged_voice_entries
 
 PROJECT_FILTER = f"Digital Human projects (*{PROJECT_SUFFIX});;All files (*)"
+FPS_WINDOW_S = 1.0  # frames per second are counted over this window
 
-# Docks: object name, title, area, "module:Class" of the panel (built with the context),
-# and what to say while that feature is not built.
+REFINE_MISSING = (
+    "The diffusion refiner has not been built yet. When it lands, this panel will polish "
+    "the face with our default Stable Diffusion model or your own checkpoint.")
+
+# Docks: object name, title, area, and the panel class (built with the context); the jobs
+# and models docks are built from the runner and the app model's model registry.
 DOCKS = [
-    ("face", "Face", "left", "studio.ui.face_panel:FacePanel",
-     "The face engine is not available in this build."),
-    ("refine", "Refine", "left", "studio.ui.refine_panel:RefinePanel",
-     "The diffusion refiner has not been built yet. When it lands, this panel will polish "
-     "the face with our default Stable Diffusion model or your own checkpoint."),
-    ("voice", "Voice", "right", "studio.ui.voice_panel:VoicePanel",
-     "Voices are not available in this build."),
-    ("training", "Training", "right", "studio.ui.training_panel:TrainingPanel",
-     "Fine-tuning is not available yet. When it lands, this panel will train the face GAN "
-     "on a folder of your photos, with live loss plots and sample grids."),
-    ("timeline", "Timeline", "bottom", "studio.ui.timeline_panel:TimelinePanel",
-     "The timeline is not available in this build."),
-    ("jobs", "Jobs", "bottom", None, ""),
-    ("models", "Models", "right", None, ""),
+    ("face", "Face", "left", FacePanel),
+    ("refine", "Refine", "left", None),  # placeholder until the refiner lands
+    ("voice", "Voice", "right", VoicePanel),
+    ("training", "Training", "right", TrainingPanel),
+    ("timeline", "Timeline", "bottom", TimelinePanel),
+    ("jobs", "Jobs", "bottom", None),
+    ("models", "Models", "right", None),
 ]
 AREAS = {
     "left": Qt.DockWidgetArea.LeftDockWidgetArea,
     "right": Qt.DockWidgetArea.RightDockWidgetArea,
     "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
 }
+
+
+def import_checkpoint_job(ctx: JobContext, path: Path,
+                          models_dir: Path) -> Generator[Progress, None, Path]:
+    """Import a StyleGAN2 checkpoint into ``models_dir`` (a job of kind ``import``)."""
+    from studio.face.importers import import_checkpoint
+
+    yield Progress(None, f"Reading {path.name} (nothing in it is executed)")
+    ctx.check()
+    return import_checkpoint(path, models_dir=models_dir)
 
 
 class _WriteRecovery(QRunnable):
@@ -87,26 +101,25 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.document = document or Document()
         self.recovery = recovery or RecoveryStore()
-        self.device = select_device(settings.device, settings.precision)
+        self.app = AppModel(settings, model_sources=[packaged_voice_entries])
         self.runner = JobRunner(parent=self)
-        self._job_callbacks: dict[int, object] = {}
-        self.runner.finished.connect(self._on_job_finished)
         self.viewport = Viewport()
         self.viewport.set_message("No face model loaded yet")
         self.setCentralWidget(self.viewport)
         self.ctx = StudioContext(
-            document=self.document, settings=settings, runner=self.runner,
+            document=self.document, app=self.app, runner=self.runner,
             viewport=self.viewport, show_status=self.show_status,
             report_error=self.report_error, set_preview_stats=self.set_preview_stats,
+            set_audio_status=self.set_audio_status,
+            save_project_as=lambda: self.save_project(ask=True),
         )
-        self.ctx.services["device"] = self.device
-        self.ctx.services["window"] = self
         self.docks: dict[str, QDockWidget] = {}
         self.panels: dict[str, QWidget] = {}
         self.resize(1400, 900)  # before the docks: Qt keeps tab bars laid out at the first size
         self._build_status_bar()
         self._build_docks()
         self._build_menus()
+        self.app.events.device.connect(self._on_device_changed)
         self._autosave_rev = self.document.history.revision
         self._autosave_pool = QThreadPool(self)
         self._autosave_pool.setMaxThreadCount(1)
@@ -123,14 +136,27 @@ class MainWindow(QMainWindow):
         if offer_recovery:
             QTimer.singleShot(0, self.check_recovery)
 
+    @property
+    def device(self) -> DeviceChoice:
+        return self.app.device
+
     # -- construction --------------------------------------------------------------------
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.device_label = QLabel(f"Device: {self.device.label}")
         self.device_label.setObjectName("deviceLabel")
         self.device_label.setToolTip(self.device.reason)
-        self.fps_label = QLabel("Preview: idle")
+        self.fps_label = QLabel("")
         self.fps_label.setObjectName("fpsLabel")
+        self.fps_label.setToolTip("The last preview frame's render time; frames per second "
+                                  "while frames are arriving")
+        self._frame_times: list[float] = []
+        self._clock = time.monotonic  # tests may pass their own
+        self._render_ms: float | None = None
+        self._fps_idle = QTimer(self)  # drops the fps once frames stop arriving
+        self._fps_idle.setSingleShot(True)
+        self._fps_idle.setInterval(int(FPS_WINDOW_S * 1000))
+        self._fps_idle.timeout.connect(self._show_preview_stats)
         self.audio_label = QLabel("")
         self.audio_label.setObjectName("audioLabel")
         self.audio_label.hide()  # shown by the voice panel when it has something to say
@@ -141,13 +167,15 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.setDockNestingEnabled(True)
         first_in_area: dict[str, QDockWidget] = {}
-        for name, title, area, target, missing in DOCKS:
+        for name, title, area, panel_class in DOCKS:
             if name == "jobs":
                 widget: QWidget = JobsPanel(self.runner)
             elif name == "models":
-                widget = ModelsPanel(self.settings)
+                widget = ModelsPanel(self.app.models)
+            elif name == "refine":
+                widget = MissingFeaturePanel(REFINE_MISSING)
             else:
-                widget = self._make_panel(target, missing)
+                widget = panel_class(self.ctx)
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
             if name in ("face", "refine", "voice", "training"):
@@ -175,16 +203,6 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["timeline"]], [170], Qt.Orientation.Vertical)
         self._default_state = self.saveState()
-
-    def _make_panel(self, target: str, missing: str) -> QWidget:
-        module_name, cls_name = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                return MissingFeaturePanel(missing)
-            raise
-        return getattr(module, cls_name)(self.ctx)
 
     def _action(self, menu, text: str, slot, shortcut=None, name: str | None = None) -> QAction:
         action = QAction(text, self)
@@ -273,8 +291,37 @@ class MainWindow(QMainWindow):
     def show_status(self, message: str, ms: int = 5000) -> None:
         self.statusBar().showMessage(message, ms)
 
-    def set_preview_stats(self, latency_ms: float, fps: float) -> None:
-        self.fps_label.setText(f"Preview: {latency_ms:.0f} ms · {fps:.1f} fps")
+    def set_preview_stats(self, render_ms: float, fps: float | None = None) -> None:
+        """A full preview frame arrived that took ``render_ms`` to render. The label shows
+        that time, and a frame rate only while frames keep arriving (``fps`` from the
+        caller is not trusted: two frames in a burst are not 5000 fps)."""
+        now = self._clock()
+        self._render_ms = float(render_ms)
+        self._frame_times = [t for t in self._frame_times if t > now - FPS_WINDOW_S] + [now]
+        self._show_preview_stats()
+        self._fps_idle.start()
+
+    def preview_fps(self) -> float | None:
+        """Frames per second over the last second, or None unless a stream of frames is
+        arriving (at least 3, spread over a quarter of a second or more)."""
+        now = self._clock()
+        recent = [t for t in self._frame_times if t > now - FPS_WINDOW_S]
+        if len(recent) < 3 or recent[-1] - recent[0] < FPS_WINDOW_S / 4:
+            return None
+        return (len(recent) - 1) / (recent[-1] - recent[0])
+
+    def _show_preview_stats(self) -> None:
+        if self._render_ms is None:
+            self.fps_label.setText("")
+            return
+        fps = self.preview_fps()
+        self.fps_label.setText(f"Preview: {max(1.0, self._render_ms):.0f} ms"
+                               + (f" · {fps:.1f} fps" if fps is not None else ""))
+
+    def set_audio_status(self, available: bool, message: str, details: str) -> None:
+        self.audio_label.setText("" if available else message)
+        self.audio_label.setToolTip(details)
+        self.audio_label.setVisible(not available)
 
     def report_error(self, title: str, text: str) -> QMessageBox:
         """Show an error without blocking the event loop (a window-modal box)."""
@@ -304,20 +351,30 @@ class MainWindow(QMainWindow):
     def redo(self) -> None:
         self.document.history.redo()
 
-    def show_preferences(self) -> None:
+    def show_preferences(self) -> PreferencesDialog:
+        """Open the preferences (window-modal, without blocking the event loop); OK
+        applies them."""
         dlg = PreferencesDialog(self.settings, self)
-        if dlg.exec():
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def accepted() -> None:
             dlg.apply()
             self.apply_settings()
 
+        dlg.accepted.connect(accepted)
+        dlg.open()
+        return dlg
+
     def apply_settings(self) -> None:
-        self.device = select_device(self.settings.device, self.settings.precision)
-        self.ctx.services["device"] = self.device
-        self.device_label.setText(f"Device: {self.device.label}")
-        self.device_label.setToolTip(self.device.reason)
+        """The settings changed: the app model tells whoever depends on them."""
+        self.app.apply_settings()
+        self._on_device_changed(self.device)
         self.autosave_timer.start(self.settings.autosave_interval_s * 1000)
-        self.panels["models"].refresh()
         self._persist_settings()
+
+    def _on_device_changed(self, device: DeviceChoice) -> None:
+        self.device_label.setText(f"Device: {device.label}")
+        self.device_label.setToolTip(device.reason)
 
     def _persist_settings(self) -> None:
         try:
@@ -359,13 +416,13 @@ class MainWindow(QMainWindow):
         except StudioError as exc:
             self.report_error("Cannot open project", str(exc))
             return False
-        self.document.replace(loaded.project, loaded.path)
+        self.document.replace(loaded.project, loaded.path, disk_stamp=loaded.disk_stamp)
         self.settings.add_recent(loaded.path)
         self._persist_settings()
         self.show_status(f"Opened {loaded.path}")
         return True
 
-    def save_project(self, ask: bool = False) -> bool:
+    def save_project(self, ask: bool = False, overwrite: bool = False) -> bool:
         target = self.document.path
         if ask or target is None:
             start = str(target) if target else f"{self.document.project.name}{PROJECT_SUFFIX}"
@@ -376,7 +433,13 @@ class MainWindow(QMainWindow):
             if target.suffix != PROJECT_SUFFIX:
                 target = target.with_name(target.name + PROJECT_SUFFIX)
         try:
-            saved = self.document.save(target)
+            # a file picked in the Save As dialog was confirmed there
+            saved = self.document.save(target, overwrite=overwrite or ask)
+        except ProjectChangedOnDisk as exc:
+            choice = self.ask_changed_on_disk(str(exc))
+            if choice == "cancel":
+                return False
+            return self.save_project(ask=choice == "save_as", overwrite=choice == "overwrite")
         except StudioError as exc:
             self.report_error("Cannot save project", str(exc))
             return False
@@ -386,6 +449,18 @@ class MainWindow(QMainWindow):
         self._autosave_rev = self.document.history.revision
         self.show_status(f"Saved {saved}")
         return True
+
+    def ask_changed_on_disk(self, message: str) -> str:
+        """'save_as', 'overwrite' or 'cancel' for a project file changed on disk."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Project changed on disk", message,
+                          parent=self)
+        save_as = box.addButton("Save As…", QMessageBox.ButtonRole.AcceptRole)
+        overwrite = box.addButton("Overwrite", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(save_as)
+        box.exec()
+        clicked = box.clickedButton()
+        return "save_as" if clicked is save_as else "overwrite" if clicked is overwrite else "cancel"
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -422,39 +497,18 @@ class MainWindow(QMainWindow):
             if not path:
                 return None
         from studio.core import paths
-        from studio.face.importers import import_checkpoint
 
-        def import_job(ctx, source: Path):
-            yield Progress(None, f"Reading {source.name} (nothing in it is executed)")
-            return import_checkpoint(source, models_dir=paths.user_models_dir())
-
-        job = Job(f"Import {Path(path).name}", import_job, Path(path))
-        self.when_finished(job, self._import_finished)
-        self.runner.start(job)
+        job = Job(f"Import {Path(path).name}", import_checkpoint_job, Path(path),
+                  models_dir=paths.user_models_dir(), kind=JobKind.IMPORT)
+        self.runner.start(job, on_done=self._model_imported,
+                          on_failed=lambda error: self.report_error("Import failed", error))
         self.docks["jobs"].raise_()
         return job
 
-    def when_finished(self, job: Job, callback) -> None:
-        """Call ``callback(job)`` on the UI thread when ``job`` ends."""
-        self._job_callbacks[job.id] = callback
-
-    def _on_job_finished(self, job: Job) -> None:
-        callback = self._job_callbacks.pop(job.id, None)
-        if callback is not None:
-            callback(job)
-
-    def _import_finished(self, job: Job) -> None:
-        if job.state is JobState.FAILED:
-            self.report_error("Import failed", job.error or "unknown error")
-            return
-        if job.state is not JobState.DONE:
-            return
-        out = Path(job.result)
-        self.panels["models"].refresh()
-        face = self.panels.get("face")
-        if hasattr(face, "refresh_models"):
-            face.refresh_models()
-            self.document.set(("avatar", "model"), f"library:{out.name}", "Use imported model")
+    def _model_imported(self, out: Path) -> None:
+        out = Path(out)
+        self.app.models.refresh()  # the Models, Face and Training panels list it now
+        self.document.set(("avatar", "model"), f"library:{out.name}", "Use imported model")
         self.show_status(f"Imported {out.name}", 8000)
 
     # -- autosave and recovery ------------------------------------------------------------------

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from studio.core import paths
 from studio.core.errors import StudioError
-from studio.core.jobs import Job, JobState, Progress
+from studio.core.jobs import Job, JobKind, JobState, Progress
 from studio.ui.context import StudioContext
 
 SIZES = (64, 128, 256, 512, 1024)
@@ -42,6 +42,7 @@ class PhotoSetDialog(QDialog):
         self.resize(820, 620)
         self.ctx = ctx
         self.job: Job | None = None
+        self._running = False  # until the job's own ending reached this dialog
         self.dataset_dir: Path | None = None
         self.photos = QLineEdit()
         self.photos.setPlaceholderText("folder with your photos (JPEG, PNG, WebP, BMP, TIFF)")
@@ -142,11 +143,12 @@ class PhotoSetDialog(QDialog):
             self.message.setText("Choose where the data set should go.")
             return None
         options = IngestOptions(all_faces=self.all_faces.isChecked())
-        self.job = Job(f"Ingest {photos.name}", ingest_job, photos, out,
-                       int(self.size.currentData()), options)
-        self.ctx.runner.progressed.connect(self._on_progress)
-        self.ctx.runner.finished.connect(self._on_finished)
-        self.ctx.runner.start(self.job)
+        job = Job(f"Ingest {photos.name}", ingest_job, photos, out,
+                  int(self.size.currentData()), options, kind=JobKind.INGEST)
+        self.job = job
+        self._running = True
+        self.ctx.runner.start(job, on_progress=lambda p: self._on_progress(job, p),
+                              on_finished=self._on_finished)
         self._update_buttons()
         return self.job
 
@@ -158,8 +160,7 @@ class PhotoSetDialog(QDialog):
     def _on_finished(self, job: Job) -> None:
         if job is not self.job:
             return
-        self.ctx.runner.progressed.disconnect(self._on_progress)
-        self.ctx.runner.finished.disconnect(self._on_finished)
+        self._running = False
         if job.state is JobState.DONE:
             report = job.result
             self.dataset_dir = Path(report.dataset_dir)
@@ -215,7 +216,7 @@ class PhotoSetDialog(QDialog):
         self.reject()
 
     def _update_buttons(self) -> None:
-        running = self.job is not None and not self.job.state.finished
+        running = self._running
         self.run_btn.setEnabled(not running)
         self.remove_btn.setEnabled(self.crops.count() > 0)
         self.use_btn.setEnabled(self.crops.count() > 0 and not running)

@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMessageBox
 
 from studio.cli import main as cli_main
-from studio.core.jobs import Job, JobError, Progress
+from studio.core.jobs import Job, JobError, JobKind, JobState, Lane, Progress
 from studio.core.project import Project, project_to_text
 from studio.core.settings import Settings, load_settings
 from studio.ui.imageutil import from_qimage
@@ -167,6 +169,197 @@ def test_jobs_panel_progress_failure_and_cancel(window, qtbot):
     qtbot.waitUntil(lambda: panel._items[slow.id].text(2) == "cancelled", timeout=2000)
     qtbot.mouseClick(panel.clear_btn, Qt.MouseButton.LeftButton)
     assert panel.tree.topLevelItemCount() == 0
+
+
+def test_finished_job_row_says_done_not_its_last_step(window, qtbot):
+    panel = window.panels["jobs"]
+    job = window.runner.start(Job("Animate", counting, 3))
+    qtbot.waitUntil(lambda: panel._items[job.id].text(2) == "done")
+    assert panel._items[job.id].text(3).startswith("done in ")
+    assert "step 3/3" not in panel._items[job.id].text(3)
+
+
+def _blocking(ctx, started, release):
+    started.set()
+    while not release.wait(0.01):
+        ctx.check()
+    return "long"
+
+
+def test_callbacks_arrive_on_the_ui_thread_in_order(window, qtbot):
+    import threading
+
+    seen = []
+    on_ui = []
+
+    def note(what):
+        on_ui.append(threading.current_thread() is threading.main_thread())
+        seen.append(what)
+
+    job = window.runner.start(Job("Count", counting, 3, kind=JobKind.MEASURE),
+                              on_progress=lambda p: note(p.fraction),
+                              on_done=lambda r: note(("done", r)),
+                              on_finished=lambda j: note("finished"))
+    qtbot.waitUntil(lambda: "finished" in seen)
+    assert seen == [1 / 3, 2 / 3, 1.0, ("done", 3), "finished"] and all(on_ui)
+    assert job.lane is Lane.INTERACTIVE
+
+
+def test_speak_runs_while_long_jobs_fill_their_lane(window, qtbot):
+    """A training run and a render occupy the long lane (a third long job waits): Speak,
+    an interactive job, still runs and shows its speech."""
+    import threading
+
+    release = threading.Event()
+    started = [threading.Event() for _ in range(window.runner.lanes.widths[Lane.LONG])]
+    kinds = [JobKind.TRAIN, JobKind.RENDER, JobKind.INVERT]
+    long_jobs = [window.runner.start(Job(f"Long {i}", _blocking, s, release,
+                                         kind=kinds[i % len(kinds)]))
+                 for i, s in enumerate(started)]
+    waiting = window.runner.start(Job("Queued render", counting, 1, kind=JobKind.RENDER))
+    try:
+        assert all(s.wait(10) for s in started)
+        voice = window.panels["voice"]
+        edit = voice.voice_combo.lineEdit()
+        edit.selectAll()
+        qtbot.keyClicks(edit, "en-us")
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+        voice.text_edit.clear()
+        qtbot.keyClicks(voice.text_edit, "Hello there")
+        with qtbot.waitSignal(voice.speech_ready, timeout=60000):
+            voice.speak_btn.click()
+        assert all(j.state is JobState.RUNNING for j in long_jobs)
+        assert waiting.state is JobState.PENDING  # the long lane is still full
+        speak = next(j for j in window.runner.jobs if j.name == "Speak")
+        assert speak.kind is JobKind.SPEAK and speak.state is JobState.DONE
+    finally:
+        release.set()
+    assert window.runner.wait(10000)
+    assert waiting.state is JobState.DONE
+
+
+def test_preview_stats_show_render_time_and_fps_only_while_frames_arrive(window, qtbot):
+    # the real preview first: once the face is shown and nothing moves, the label gives
+    # the last render's time and no frame rate
+    qtbot.waitUntil(window.panels["face"].is_ready, timeout=60000)
+    qtbot.waitUntil(lambda: window.fps_label.text().startswith("Preview: ")
+                    and "fps" not in window.fps_label.text(), timeout=10000)
+    assert window.fps_label.text().endswith(" ms")
+    now = [time.monotonic() + 1000.0]  # a clock of our own, after every real frame
+    window._clock = lambda: now[0]
+    window.set_preview_stats(0.3, 5811.7)  # one frame (e.g. after opening a project)
+    window.set_preview_stats(42.4, 5811.7)  # and another in the same burst
+    assert window.fps_label.text() == "Preview: 42 ms"  # a burst is not a frame rate
+    now[0] += 2.0
+    for _ in range(10):  # a drag: a frame every 50 ms
+        window.set_preview_stats(40.0, None)
+        now[0] += 0.05
+    assert window.fps_label.text() == "Preview: 40 ms · 20.0 fps"
+    now[0] += 5.0  # frames stopped: the idle timer drops the rate, keeps the last time
+    qtbot.waitUntil(lambda: window.fps_label.text() == "Preview: 40 ms")
+
+
+def test_models_panel_tooltips_name_path_and_size(window, tmp_path):
+    from PySide6.QtWidgets import QTreeWidgetItemIterator
+
+    folder = tmp_path / "more" / "refiner" / "a-very-long-refiner-name-that-does-not-fit"
+    folder.mkdir(parents=True)
+    (folder / "model_index.json").write_text("{}" + " " * 2046)  # 2 KB
+    window.settings.model_dirs = [str(tmp_path / "more")]
+    window.apply_settings()  # the app model rescans; the panel lists it
+    tree = window.panels["models"].tree
+    items = []
+    it = QTreeWidgetItemIterator(tree)
+    while it.value():
+        items.append(it.value())
+        it += 1
+    item = next(i for i in items if i.text(0) == folder.name)
+    assert item.toolTip(0) == f"{folder.name}\n{folder}\n2.0 KB"
+    assert str(folder) in item.toolTip(2) and "2.0 KB" in item.toolTip(2)
+    assert "format: diffusers" in item.toolTip(1)
+
+
+def test_import_model_is_a_job_that_reports_errors(window, qtbot, tmp_path):
+    bad = tmp_path / "evil.pkl"
+    bad.write_bytes(b"\x80\x04cos\nsystem\n(S'echo pwned'\ntR.")
+    job = window.import_model(bad)
+    assert job.kind is JobKind.IMPORT and job.lane is Lane.INTERACTIVE
+    assert job.id in window.panels["jobs"]._items
+    qtbot.waitUntil(lambda: bool(_error_boxes(window)), timeout=30000)
+    box = _error_boxes(window)[-1]
+    assert box.windowTitle() == "Import failed" and "evil.pkl" in box.text()
+    box.close()
+
+
+def _tiny_face(path):
+    import torch
+
+    from studio.face.generator import Generator
+    from studio.face.model_file import save_face_model
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=32, w_dim=32, img_resolution=32, img_channels=3,
+                  mapping_kwargs={"num_layers": 2},
+                  synthesis_kwargs={"channel_base": 512, "channel_max": 32})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_face_model(path, G, name="Tiny", source="tests", training={"untrained": True})
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("field,value,label", [
+    ("precision", "bf16", "Device: CPU · bf16"),
+    pytest.param("device", "cuda", "Device: CUDA · fp32",
+                 marks=pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")),
+])
+def test_device_chosen_in_preferences_is_the_one_the_preview_renders_on(qtbot, field, value,
+                                                                        label):
+    """Preferences → another device or precision (the dialog itself, OK clicked): the status
+    bar says so and the preview reloads its engine there and renders with it."""
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from studio.core import paths
+    from studio.ui.main_window import MainWindow
+    from studio.ui.preferences import PreferencesDialog
+
+    _tiny_face(paths.user_models_dir() / "face" / "tiny.safetensors")
+    w = MainWindow(Settings(device="cpu", precision="fp32"), offer_recovery=False)
+    w.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    w.show()
+    face = w.panels["face"]
+    w.document.set(("avatar", "model"), "library:tiny.safetensors")
+    qtbot.waitUntil(lambda: face.preview.engine is not None and face.is_ready(), timeout=30000)
+    old_engine = face.preview.engine
+    assert (old_engine.device_choice.device, old_engine.device_choice.precision) == ("cpu",
+                                                                                   "fp32")
+    rendered = face.preview.rendered
+
+    w.findChild(QAction, "actionPreferences").trigger()
+    qtbot.waitUntil(lambda: any(d.isVisible() for d in w.findChildren(PreferencesDialog)))
+    dlg = next(d for d in w.findChildren(PreferencesDialog) if d.isVisible())
+    getattr(dlg, field).setCurrentText(value)
+    dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+
+    assert w.device_label.text() == label
+    assert getattr(w.settings, field) == value
+    qtbot.waitUntil(lambda: face.preview.engine is not None
+                    and face.preview.engine is not old_engine and face.is_ready(),
+                    timeout=30000)
+    engine = face.preview.engine
+    assert engine.device_choice == w.app.device == face.preview.device
+    assert w.device_label.text() == f"Device: {engine.device_choice.label}"
+    expected = {"device": "cuda", "precision": "bf16"}[field]
+    where = engine.device.type if field == "device" else engine.device_choice.precision
+    assert where == expected
+    params = next(engine.G.parameters())
+    assert params.device.type == engine.device.type  # the weights moved there too
+    assert face.preview.rendered > rendered  # a frame rendered by the new engine
+    w.close()
 
 
 def test_viewport_zoom_fit_and_compare(window, qtbot):
