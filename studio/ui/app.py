@@ -48,7 +48,9 @@ def apply_theme(app: QApplication) -> None:
     app.setPalette(_dark_palette())
     qss = paths.resources_dir() / "dark.qss"
     if qss.exists():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+        # url(icons/...) in the sheet is relative to the resources folder, wherever we run
+        icons = (paths.resources_dir() / "icons").as_posix()
+        app.setStyleSheet(qss.read_text(encoding="utf-8").replace("url(icons/", f"url({icons}/"))
 
 
 def has_display() -> bool:

@@ -9,7 +9,6 @@ import itertools
 import random
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -26,11 +25,11 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
-from studio.core.project import resolve_asset
+from studio.core.model_registry import find_face_models
 from studio.face.model_ref import face_model_dirs, reference_for, resolve_face_model
-from studio.face.registry import find_face_models
+from studio.face.request import FaceRequest, avatar_request, check_request
 from studio.ui.context import StudioContext
-from studio.ui.face_preview import FacePreview, FaceRequest
+from studio.ui.face_preview import FacePreview
 
 SPIN_MAX = 2**31 - 1  # QSpinBox is 32-bit signed
 TRUNC_SCALE = 100  # slider units per 1.0 of psi
@@ -41,9 +40,8 @@ class FacePanel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.doc = ctx.document
-        self.preview = FacePreview(ctx.services["device"], self)
+        self.preview = FacePreview(ctx.app.device, self)
         self.preview.low_res_first = ctx.settings.preview_low_res_first
-        ctx.services["face_preview"] = self.preview
         self._gesture = itertools.count()
         self._drag_key = None
         self._syncing = False
@@ -57,6 +55,9 @@ class FacePanel(QWidget):
         self.preview.render_failed.connect(lambda s, m: self._set_problem(f"Render failed: {m}"))
         self.doc.changed.connect(self._on_doc_changed)
         self.doc.replaced.connect(self._on_replaced)
+        ctx.app.events.device.connect(self._on_device_changed)
+        ctx.app.events.settings.connect(self._on_settings)
+        ctx.app.models.changed.connect(self._on_models_changed)
         self.refresh_models()
         self._sync_from_doc()
         self._load_current_model()
@@ -129,14 +130,15 @@ class FacePanel(QWidget):
             s.setKeyboardTracking(False)
             s.valueChanged.connect(self._on_mix_layers)
         self.mix_from.setToolTip("First w layer taken from the mix seed (0 = coarse: pose, shape)")
-        self.mix_to.setToolTip("One past the last layer taken from the mix seed (fine: colour)")
+        self.mix_to.setToolTip("Layers up to this one, not including it, come from the mix seed "
+                               "(the CLI's --mix-layers A:B means the same)")
         mix_seed_row = QHBoxLayout()
         mix_seed_row.addWidget(self.mix_seed, 1)
         mix_seed_row.addWidget(self.lock_mix)
         layers_row = QHBoxLayout()
         layers_row.addWidget(QLabel("layers"))
         layers_row.addWidget(self.mix_from)
-        layers_row.addWidget(QLabel("to"))
+        layers_row.addWidget(QLabel("up to (excl.)"))
         layers_row.addWidget(self.mix_to)
         layers_row.addStretch(1)
         mix_box = QGroupBox("Style mixing")
@@ -237,9 +239,24 @@ class FacePanel(QWidget):
             s.blockSignals(True)
             s.setRange(0, engine.num_ws)
             s.blockSignals(False)
-        self.ctx.services["face_engine"] = engine
         self._sync_from_doc()
         self.request_render()
+
+    def _on_device_changed(self, device) -> None:
+        """Preferences chose another device: reload the engine there, then render again."""
+        if self._loaded_path is not None:
+            self._ready = False
+        self.preview.set_device(device)
+
+    def _on_settings(self, settings) -> None:
+        self.preview.low_res_first = settings.preview_low_res_first
+
+    def _on_models_changed(self) -> None:
+        """Models were imported, trained or rescanned: list them, keep the loaded one shown."""
+        self.refresh_models()
+        idx = self.model_combo.findData(str(self._loaded_path)) if self._loaded_path else -1
+        if idx >= 0:
+            self.model_combo.setCurrentIndex(idx)
 
     def _on_model_failed(self, message: str) -> None:
         self._ready = True
@@ -282,8 +299,19 @@ class FacePanel(QWidget):
         self.mix_seed.setEnabled(on)
         self.mix_from.setEnabled(on)
         self.mix_to.setEnabled(on)
-        self._set("mix_seed", int(self.mix_seed.value()) if on else None,
-                  "Style mixing on" if on else "Style mixing off")
+        if self._syncing:
+            return
+        values = {("avatar", "mix_seed"): int(self.mix_seed.value()) if on else None}
+        engine = self.preview.engine
+        a, b = self.doc.project.avatar.mix_layers
+        if on and engine is not None and not 0 <= a < b <= engine.num_ws:
+            # this model has fewer layers than the stored range: start from its upper half,
+            # as an explicit part of this edit (never a silent clamp at render time)
+            values[("avatar", "mix_layers")] = (engine.num_ws // 2, engine.num_ws)
+        try:
+            self.doc.set_many(values, "Style mixing on" if on else "Style mixing off")
+        except StudioError as exc:
+            self._set_problem(str(exc))
 
     def _on_mix_layers(self) -> None:
         a, b = self.mix_from.value(), self.mix_to.value()
@@ -338,26 +366,31 @@ class FacePanel(QWidget):
             self._syncing = False
 
     def current_request(self) -> FaceRequest:
-        a = self.doc.project.avatar
-        latent = None
-        if a.latent:
-            try:
-                latent = np.load(resolve_asset(self.doc.path, a.latent), allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                self._set_problem(f"Cannot read the avatar's latent {a.latent}: {exc}")
-        return FaceRequest(a.seed, a.truncation, a.mix_seed, tuple(a.mix_layers), a.noise_mode,
-                           latent)
+        """The avatar as a frame request (the latent file is read once per change: cached)."""
+        return avatar_request(self.doc.project, self.doc.path)
 
     def request_render(self) -> None:
-        if self.preview.engine is None:
+        engine = self.preview.engine
+        if engine is None:
             return
-        self.last_stamp = self.preview.request(self.current_request())
+        try:
+            req = self.current_request()
+            check_request(req, engine.num_ws)
+        except StudioError as exc:
+            self._set_problem(str(exc))
+            self.ctx.viewport.set_message(f"Cannot render this face:\n{exc.reason}")
+            self._ready = True
+            return
+        self._set_problem(None)
+        self.last_stamp = self.preview.request(req)
 
     def _on_frame(self, stamp: int, image, latency_ms: float, final: bool) -> None:
         if not self.preview.accept(stamp):
             return  # a newer frame is already on screen
         self.ctx.viewport.set_image(image)
-        self.ctx.set_preview_stats(latency_ms, self.preview.fps)
+        if final and self.preview.last_render_ms is not None:
+            # the last real render's time; fps only while frames keep arriving
+            self.ctx.set_preview_stats(self.preview.last_render_ms, self.preview.fps)
         if final and stamp == self.last_stamp:
             self._ready = True
 

@@ -65,7 +65,7 @@ def test_options_change_the_image(tiny_model_path, tmp_path):
     ("args", "message"),
     [
         (["--seed", "1", "--mix-layers", "2:4"], "--mix-layers needs --mix-seed"),
-        (["--seed", "1", "--mix-seed", "2", "--mix-layers", "6:99"], "--mix-layers must satisfy"),
+        (["--seed", "1", "--mix-seed", "2", "--mix-layers", "6:99"], "--mix-layers: style-mixing layers 6 up to 99 do not fit"),
         (["--seed", "1", "--size", "3"], "--size"),
         (["--seed", "1", "--truncation", "nan"], "--truncation"),
     ],
@@ -90,7 +90,7 @@ def test_bad_z_files_are_named(tiny_model_path, tmp_path, capsys):
         err = capsys.readouterr().err
         assert name in err and "Traceback" not in err
     assert _gen(tiny_model_path, tmp_path / "x.png", "--z", str(tmp_path / "none.npy")) == 2
-    assert "none.npy: file not found" in capsys.readouterr().err
+    assert "none.npy: no such latent (.npy) file" in capsys.readouterr().err
 
 
 def test_bad_model_and_output(tiny_model_path, tmp_path, capsys):
@@ -103,9 +103,9 @@ def test_bad_model_and_output(tiny_model_path, tmp_path, capsys):
 
 
 def test_without_a_default_model_the_message_says_what_to_do(tmp_path, monkeypatch, capsys):
-    import studio.face.registry as registry
+    import studio.core.model_registry as registry
 
-    monkeypatch.setattr(registry, "models_dir", lambda: tmp_path / "models" / "face")
+    monkeypatch.setattr(registry, "shipped_face_dir", lambda: tmp_path / "models" / "face")
     code = main(["generate", "--seed", "1", "-o", str(tmp_path / "x.png"), "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 2
@@ -115,3 +115,54 @@ def test_without_a_default_model_the_message_says_what_to_do(tmp_path, monkeypat
 def test_seed_or_z_is_required(tmp_path):
     with pytest.raises(SystemExit):
         main(["generate", "-o", str(tmp_path / "x.png")])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "-1"], "seeds go from 0 to 4294967295, not -1"),
+        (["--seed", "4294967296"], "seeds go from 0 to 4294967295"),
+        (["--seed", "1", "--mix-seed", "-5"], "seeds go from 0 to 4294967295, not -5"),
+        (["--seed", "1", "--truncation", "1e39"], "--truncation: truncation must be a number"),
+        (["--seed", "1", "--truncation=-1e308"], "--truncation"),
+        (["--seed", "1", "--truncation", "inf"], "--truncation"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_at_the_edge(tiny_model_path, tmp_path, capsys, args,
+                                                      message):
+    try:
+        code = _gen(tiny_model_path, tmp_path / "x.png", *args)
+    except SystemExit as exc:  # argparse refuses it while parsing
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_hostile_and_nan_latent_files_are_named(tiny_model_path, tmp_path, capsys):
+    huge = tmp_path / "huge.npy"  # a header that declares 10^12 elements, a few bytes of data
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }"
+    header += " " * (64 - (10 + len(header) + 1) % 64) + "\n"
+    huge.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
+                     + header.encode("latin1") + b"\0" * 64)
+    np.save(tmp_path / "nan_w.npy", np.full((8, 32), np.nan, np.float32))
+    for flag, name, expect in [("--z", "huge.npy", "does not fit the file"),
+                               ("--latent", "nan_w.npy", "NaN"),
+                               ("--z", "nan_w.npy", "NaN")]:
+        assert _gen(tiny_model_path, tmp_path / "x.png", flag, str(tmp_path / name)) == 2
+        err = capsys.readouterr().err
+        assert name in err and expect in err and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_latent_renders_like_its_seed(tiny_model_path, tmp_path):
+    from studio.face.engine import FaceEngine
+    from studio.face.model_file import load_face_model
+
+    engine = FaceEngine(load_face_model(tiny_model_path))
+    np.save(tmp_path / "w.npy", engine.ws_for(7, 0.7))
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert _gen(tiny_model_path, a, "--seed", "7") == 0
+    assert _gen(tiny_model_path, b, "--latent", str(tmp_path / "w.npy")) == 0
+    assert a.read_bytes() == b.read_bytes()

@@ -37,13 +37,13 @@ def no_shipped_models(request, monkeypatch, tmp_path):
     """Most tests use tiny models of their own, not the shipped default."""
     if "shipped" in request.node.name:
         return
-    monkeypatch.setattr("studio.face.registry.models_dir", lambda: tmp_path / "none")
+    monkeypatch.setattr("studio.core.model_registry.shipped_face_dir", lambda: tmp_path / "none")
     monkeypatch.setattr("studio.core.paths.shipped_models_dir", lambda: tmp_path / "none")
     monkeypatch.setattr("studio.face.model_ref.default_face_model", lambda: None)
 
 
 def test_shipped_default_model_shows(qtbot):
-    from studio.face.registry import default_face_model
+    from studio.core.model_registry import default_face_model
     from studio.ui.main_window import MainWindow
 
     assert default_face_model() is not None
@@ -91,7 +91,7 @@ def test_truncation_drag_is_live_and_one_undo_step(face_window, qtbot):
     doc = face_window.document
     before = _shown(face_window)
     slider = panel.trunc
-    engine = face_window.ctx.services["face_engine"]
+    engine = face_window.panels["face"].preview.engine
     render_threads = []
     real_render = engine.render
 
@@ -127,7 +127,7 @@ def test_newest_request_wins(face_window, qtbot):
     qtbot.waitUntil(panel.is_ready, timeout=20000)
     assert preview.rendered - start < 39  # stale requests were skipped
     # the picture on screen is the one for the last seed
-    engine = face_window.ctx.services["face_engine"]
+    engine = face_window.panels["face"].preview.engine
     expected = engine.render(engine.ws_for(39, 0.7))
     assert np.array_equal(_shown(face_window), expected)
 
@@ -232,3 +232,77 @@ def test_low_res_frame_first_when_full_frames_are_slow(qtbot):
     assert coarse.shape == full.shape == (64, 64, 3)  # shown at the same size
     assert not np.array_equal(coarse, full)
     w.close()
+
+
+def test_panel_and_generate_give_identical_pixels(face_window, qtbot, tmp_path):
+    """One frame path: the preview and `studio generate` render the same request alike."""
+    from studio.cli import main
+    from studio.face.engine import FaceEngine
+    from studio.face.model_file import load_face_model
+    from studio.face.request import avatar_request, render_request
+    from studio.render.frame import frame_request
+
+    panel = face_window.panels["face"]
+    doc = face_window.document
+    doc.set_many({("avatar", "seed"): 5, ("avatar", "truncation"): 0.5,
+                  ("avatar", "mix_seed"): 9, ("avatar", "mix_layers"): (2, 6)}, "setup")
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    shown = _shown(face_window)
+    model = paths.user_models_dir() / "face" / "tiny.safetensors"
+    out = tmp_path / "gen.png"
+    assert main(["generate", "--model", str(model), "--seed", "5", "--truncation", "0.5",
+                 "--mix-seed", "9", "--mix-layers", "2:6", "--device", "cpu",
+                 "--precision", "fp32", "-o", str(out)]) == 0
+    from PIL import Image
+
+    generated = np.asarray(Image.open(out).convert("RGB"))
+    assert np.array_equal(generated, shown)
+    engine = FaceEngine(load_face_model(model), panel.preview.device)
+    assert np.array_equal(render_request(engine, avatar_request(doc.project, doc.path)), shown)
+    assert np.array_equal(render_request(engine, frame_request(doc.project, 0.0, doc.path)), shown)
+
+
+def test_mix_layers_out_of_range_are_refused_not_clamped(face_window, qtbot):
+    panel = face_window.panels["face"]
+    doc = face_window.document
+    num_ws = panel.preview.engine.num_ws
+    # turning mixing on with a stored range this model lacks picks a valid one in the edit
+    assert tuple(doc.project.avatar.mix_layers) == (8, 18) and num_ws < 18
+    panel.mix_on.click()
+    assert doc.project.avatar.mix_seed is not None
+    assert tuple(doc.project.avatar.mix_layers) == (num_ws // 2, num_ws)
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    # a range past the model's layers (e.g. from a project made with a bigger model) is an
+    # error the panel shows, as the CLI does, instead of a silently clamped picture
+    doc.set(("avatar", "mix_layers"), (2, num_ws + 4))
+    assert panel.problem.isVisible() and "do not fit this model" in panel.problem.text()
+
+
+def test_latent_file_is_read_once_per_change(face_window, qtbot, tmp_path, monkeypatch):
+    from studio.face import request as request_mod
+
+    panel = face_window.panels["face"]
+    doc = face_window.document
+    engine = panel.preview.engine
+    project = tmp_path / "p.dhproj"
+    doc.save(project)
+    np.save(tmp_path / "w.npy", np.zeros((engine.num_ws, engine.w_dim), np.float32))
+    reads = []
+    real_load = np.load
+    monkeypatch.setattr(request_mod.np, "load",
+                        lambda *a, **k: reads.append(a[0]) or real_load(*a, **k))
+    doc.set(("avatar", "latent"), "w.npy")
+    for i in range(10):
+        doc.set(("avatar", "noise_mode"), ("const", "none")[i % 2])
+    qtbot.waitUntil(panel.is_ready, timeout=20000)
+    assert len(reads) == 1
+    assert not panel.problem.isVisible()
+    # a broken latent is a clear problem on the panel, not a preview that never draws
+    (tmp_path / "empty.npy").write_bytes(b"")
+    doc.set(("avatar", "latent"), "empty.npy")
+    assert panel.problem.isVisible() and "empty.npy" in panel.problem.text()
+    huge = tmp_path / "huge.npy"
+    huge.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, "
+                     b"'shape': (1000000, 1000000), }" + b" " * 50 + b"\n")
+    doc.set(("avatar", "latent"), "huge.npy")
+    assert "huge.npy" in panel.problem.text() and "does not fit the file" in panel.problem.text()
