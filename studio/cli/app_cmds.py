@@ -37,9 +37,15 @@ def run_gui(project: str | None) -> int:
               "a desktop, under `xvfb-run studio`, or use `studio screenshot OUT.png` to see "
               "the window without a display.", file=sys.stderr)
         return 1
+    from studio.ui.platform_check import xcb_problem
+
+    problem = xcb_problem()  # Qt would abort the process with its raw message instead
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     app = create_app()
     try:
-        window = open_main_window(project)
+        window = open_main_window(project, demo_on_first_start=True)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

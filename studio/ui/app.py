@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from studio.core import paths
+from studio.core.demo import first_start_project
 from studio.core.document import Document
 from studio.core.settings import load_settings
 from studio.ui.main_window import MainWindow
@@ -59,9 +60,17 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def open_main_window(project: str | Path | None, offer_recovery: bool = True) -> MainWindow:
-    """Create the main window; raises StudioError if the project cannot be opened."""
+def open_main_window(project: str | Path | None, offer_recovery: bool = True,
+                     demo_on_first_start: bool = False) -> MainWindow:
+    """Create the main window; raises StudioError if the project cannot be opened. With
+    ``demo_on_first_start`` and no project, the very first start opens (a copy of) the
+    demo project."""
     settings, warning = load_settings()
+    if not project and demo_on_first_start:
+        try:
+            project = first_start_project(settings.recent_projects)
+        except OSError as exc:  # a read-only data folder: start empty, say why
+            warning = f"Could not copy the demo project: {exc}"
     document = Document.open(project) if project else Document()
     window = MainWindow(settings, document, offer_recovery=offer_recovery)
     if project:
