@@ -6,7 +6,11 @@ key's code says how the curve goes from that key to the next one:
 - ``step`` (2): hold the key's value until the next key;
 - ``linear`` (0): straight line;
 - ``smooth`` (1): cubic Hermite with monotone tangents (Fritsch–Butland): a smooth curve
-  through the keys that never overshoots them (no value outside its two keys' range).
+  through the keys that never overshoots them (no value outside its two keys' range);
+- ``bezier`` (3): a cubic whose handles lie a third of the piece along the slopes
+  ``tan_out`` of the key and ``tan_in`` of the next key (value per second; NaN or absent:
+  the smooth curve's tangent there). The artist edits these slopes; the piece may
+  overshoot.
 
 Before the first key the curve holds the first value, after the last key the last value.
 
@@ -23,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-INTERPOLATIONS = ("linear", "smooth", "step")
-LINEAR, SMOOTH, STEP = 0, 1, 2
+INTERPOLATIONS = ("linear", "smooth", "step", "bezier")
+LINEAR, SMOOTH, STEP, BEZIER = 0, 1, 2, 3
+_CODES_MSG = "interp codes must be 0 (linear), 1 (smooth), 2 (step) or 3 (bezier)"
 _CODE = {name: code for code, name in enumerate(INTERPOLATIONS)}
 
 
@@ -40,22 +45,36 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _slopes(raw: Any, n: int) -> np.ndarray:
+    """Tangent slopes as floats, NaN where automatic (``None``)."""
+    if raw is None:
+        return np.full(n, np.nan)
+    out = np.array([np.nan if x is None else float(x) for x in np.asarray(raw, dtype=object)
+                    .reshape(-1)], dtype=np.float64)
+    if len(out) != n:
+        raise ValueError("a curve needs as many tangents as times")
+    if np.any(np.isinf(out)):
+        raise ValueError("a curve's tangents must be finite numbers")
+    return out
+
+
 class Curve:
     """One channel's keys as read-only arrays, with the tangents of its smooth pieces
     computed once. Build it with :meth:`from_keys`, :meth:`from_samples` or directly from
     arrays (sorted by time on the way in)."""
 
-    __slots__ = ("_tangents", "channel", "interp", "times", "values")
+    __slots__ = ("_tangents", "channel", "interp", "tan_in", "tan_out", "times", "values")
 
-    def __init__(self, channel: str, times: Any, values: Any, interp: Any = "smooth") -> None:
+    def __init__(self, channel: str, times: Any, values: Any, interp: Any = "smooth",
+                 tan_in: Any = None, tan_out: Any = None) -> None:
         t = np.array(times, dtype=np.float64).reshape(-1)
         v = np.array(values, dtype=np.float64).reshape(-1)
         if isinstance(interp, str):
             codes = np.full(len(t), interp_code(interp), dtype=np.int8)
         elif np.ndim(interp) == 0:
             code = int(interp)
-            if code not in (LINEAR, SMOOTH, STEP):
-                raise ValueError("interp codes must be 0 (linear), 1 (smooth) or 2 (step)")
+            if code not in (LINEAR, SMOOTH, STEP, BEZIER):
+                raise ValueError(_CODES_MSG)
             codes = np.full(len(t), code, dtype=np.int8)
         else:
             raw = np.asarray(interp).reshape(-1)
@@ -63,19 +82,22 @@ class Curve:
                 codes = np.array([interp_code(str(x)) for x in raw], dtype=np.int8)
             else:
                 codes = raw.astype(np.int8)
-                if len(codes) and (codes.min() < 0 or codes.max() > STEP):
-                    raise ValueError("interp codes must be 0 (linear), 1 (smooth) or 2 (step)")
+                if len(codes) and (codes.min() < 0 or codes.max() > BEZIER):
+                    raise ValueError(_CODES_MSG)
         if not len(t) == len(v) == len(codes):
             raise ValueError("a curve needs as many values and interp codes as times")
         if not (np.all(np.isfinite(t)) and np.all(np.isfinite(v))):
             raise ValueError("a curve's times and values must be finite numbers")
+        ti, to = _slopes(tan_in, len(t)), _slopes(tan_out, len(t))
         if len(t) > 1 and np.any(np.diff(t) < 0):
             order = np.argsort(t, kind="stable")
-            t, v, codes = t[order], v[order], codes[order]
+            t, v, codes, ti, to = t[order], v[order], codes[order], ti[order], to[order]
         self.channel = str(channel)
         self.times = _frozen(t)
         self.values = _frozen(v)
         self.interp = _frozen(codes)
+        self.tan_in = _frozen(ti)  # NaN: automatic
+        self.tan_out = _frozen(to)
         self._tangents: np.ndarray | None = None
 
     # -- building -------------------------------------------------------------------------
@@ -90,11 +112,16 @@ class Curve:
             v = np.fromiter((float(k["v"]) for k in items), np.float64, n)
             codes = np.fromiter((interp_code(k.get("interp", "linear")) for k in items),
                                 np.int8, n)
+            ti = [k.get("tan_in") for k in items]
+            to = [k.get("tan_out") for k in items]
         else:
             t = np.fromiter((k.t for k in items), np.float64, n)
             v = np.fromiter((k.v for k in items), np.float64, n)
             codes = np.fromiter((_CODE[k.interp] for k in items), np.int8, n)
-        return cls(channel, t, v, codes)
+            ti = [getattr(k, "tan_in", None) for k in items]
+            to = [getattr(k, "tan_out", None) for k in items]
+        has = any(x is not None for x in ti) or any(x is not None for x in to)
+        return cls(channel, t, v, codes, ti if has else None, to if has else None)
 
     @classmethod
     def from_samples(cls, channel: str, times: np.ndarray, values: np.ndarray,
@@ -121,7 +148,9 @@ class Curve:
             return NotImplemented
         return (self.channel == other.channel and np.array_equal(self.times, other.times)
                 and np.array_equal(self.values, other.values)
-                and np.array_equal(self.interp, other.interp))
+                and np.array_equal(self.interp, other.interp)
+                and np.array_equal(self.tan_in, other.tan_in, equal_nan=True)
+                and np.array_equal(self.tan_out, other.tan_out, equal_nan=True))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -155,11 +184,18 @@ class Curve:
         s = np.clip((times - t0) / h, 0.0, 1.0)
         mode = self.interp[seg]
         out = v0 + (v1 - v0) * s  # linear
-        smooth = mode == SMOOTH
+        smooth = (mode == SMOOTH) | (mode == BEZIER)
         if smooth.any():
             tan = self.tangents
+            i = seg[smooth]
             ss, hs = s[smooth], h[smooth]
-            m0, m1 = tan[seg[smooth]] * hs, tan[seg[smooth] + 1] * hs
+            a0, a1 = tan[i], tan[i + 1]
+            bez = mode[smooth] == BEZIER
+            if bez.any():
+                out_slope, in_slope = self.tan_out[i], self.tan_in[i + 1]
+                a0 = np.where(bez & np.isfinite(out_slope), out_slope, a0)
+                a1 = np.where(bez & np.isfinite(in_slope), in_slope, a1)
+            m0, m1 = a0 * hs, a1 * hs
             s2, s3 = ss * ss, ss * ss * ss
             out[smooth] = ((2 * s3 - 3 * s2 + 1) * v0[smooth] + (s3 - 2 * s2 + ss) * m0
                            + (-2 * s3 + 3 * s2) * v1[smooth] + (s3 - s2) * m1)
@@ -170,9 +206,23 @@ class Curve:
         return out
 
     def key_dicts(self) -> list[dict[str, Any]]:
-        """The keys as ``{"t", "v", "interp"}`` (the JSON form)."""
-        return [{"t": float(t), "v": float(v), "interp": INTERPOLATIONS[int(c)]}
-                for t, v, c in zip(self.times, self.values, self.interp, strict=True)]
+        """The keys as ``{"t", "v", "interp"}`` (the JSON form; ``tan_in``/``tan_out``
+        where set)."""
+        out = []
+        for t, v, c, ti, to in zip(self.times, self.values, self.interp, self.tan_in,
+                                   self.tan_out, strict=True):
+            key = {"t": float(t), "v": float(v), "interp": INTERPOLATIONS[int(c)]}
+            if np.isfinite(ti):
+                key["tan_in"] = float(ti)
+            if np.isfinite(to):
+                key["tan_out"] = float(to)
+            out.append(key)
+        return out
+
+    def auto_tangent(self, index: int) -> float:
+        """The automatic slope at key ``index`` (what a bezier key without a set tangent
+        uses, and where editing one starts from)."""
+        return float(self.tangents[index])
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of a curve track: ``{"channel", "keys"}``."""
@@ -180,7 +230,8 @@ class Curve:
 
     def shifted(self, dt: float) -> Curve:
         """The same curve ``dt`` seconds later (times rounded to microseconds)."""
-        return Curve(self.channel, np.round(self.times + dt, 6), self.values, self.interp)
+        return Curve(self.channel, np.round(self.times + dt, 6), self.values, self.interp,
+                     self.tan_in, self.tan_out)
 
 
 # ------------------------------------------------------------------------- key helpers
@@ -351,7 +402,7 @@ def validate_track(track: Any) -> list[str]:
 
 
 __all__ = [
-    "INTERPOLATIONS", "LINEAR", "SMOOTH", "STEP", "Curve", "as_curve", "curve_documents",
+    "BEZIER", "INTERPOLATIONS", "LINEAR", "SMOOTH", "STEP", "Curve", "as_curve", "curve_documents",
     "evaluate_curve", "interp_code", "keys_from_samples", "make_key", "make_track", "simplify",
     "track_from_samples", "validate_track",
 ]

@@ -115,11 +115,10 @@ class Document:
             if self.get(path) == value:
                 return
             cmd = SetValue(path, value, label, merge_key)
-            self.history.push(cmd)
+            self.history.push(cmd, check=lambda: self._check_limits(cmd))
         except ValidationError as exc:
             raise StudioError(f"invalid value for {'.'.join(map(str, path))}: "
                               f"{exc.errors()[0]['msg']}") from None
-        self._check_limits(cmd)
 
     def set_many(self, values: dict[tuple, Any], label: str, merge_key: Any = None) -> None:
         cmds = [SetValue(p, v) for p, v in values.items() if self.get(p) != v]
@@ -128,23 +127,18 @@ class Document:
 
     def push(self, cmd: Command) -> None:
         try:
-            self.history.push(cmd)
+            self.history.push(cmd, check=lambda: self._check_limits(cmd))
         except ValidationError as exc:
             raise StudioError(f"invalid edit: {exc.errors()[0]['msg']}") from None
-        self._check_limits(cmd)
 
     def _check_limits(self, cmd: Command) -> None:
-        """Refuse (take back) an edit that puts the project over the file format's limits,
-        so that what can be made can always be saved and reopened. Counting is cheap (one
-        length per track), so every edit is checked, whatever paths it reports."""
+        """Refuse an edit that puts the project over the file format's limits, so that what
+        can be made can always be saved and reopened (the history takes the edit back).
+        Counting is cheap (one length per track), so every edit is checked."""
         n = _project.count_keys(self.project)
-        if n <= _project.MAX_TOTAL_KEYS:
-            return
-        self.history.undo()
-        self.history._redo.clear()  # the refused edit is not something to redo
-        self.history.state_changed.emit()
-        raise StudioError(f"cannot {cmd.label[:1].lower() + cmd.label[1:]}: the project would "
-                          f"hold {_project.keys_limit_message(n)}")
+        if n > _project.MAX_TOTAL_KEYS:
+            raise StudioError(f"cannot {cmd.label[:1].lower() + cmd.label[1:]}: the project "
+                              f"would hold {_project.keys_limit_message(n)}")
 
     # -- files -----------------------------------------------------------------------
     @property

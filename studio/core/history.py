@@ -5,6 +5,7 @@ A slider drag sends many edits with the same ``merge_key``; they merge into one 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from psygnal import Signal
@@ -117,8 +118,16 @@ class History:
         self.revision = 0  # bumps on every change; autosave compares it
         self._open_merge = True
 
-    def push(self, cmd: Command) -> None:
+    def push(self, cmd: Command, check: Callable[[], None] | None = None) -> None:
+        """Do ``cmd`` and record it. ``check`` runs right after the command is done; if it
+        raises, the command is undone again and nothing is recorded (a refused edit)."""
         cmd.do(self._target)
+        if check is not None:
+            try:
+                check()
+            except BaseException:
+                cmd.undo(self._target)
+                raise
         self.revision += 1
         last = self._undo[-1] if self._undo else None
         merged = (

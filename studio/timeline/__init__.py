@@ -2,6 +2,8 @@
 
 - :mod:`~studio.timeline.commands`: fine-grained edits addressed by id -- add/move/delete
   keys, add/delete tracks, mute/solo/lock, add/move/trim/split/delete clips; drags merge.
+- :mod:`~studio.timeline.key_edits`: many keys in one step -- put (paste, key the
+  sliders), move (drags merge), interpolation and tangents.
 - :mod:`~studio.timeline.speech`: the jobs that turn text or a recording into a clip with
   lip-sync, blink and head curves, and the one undo step that puts it on the timeline.
 - :mod:`~studio.timeline.evaluate`: ``evaluate(project, t)`` and ``evaluate_many``.
@@ -35,6 +37,14 @@ from studio.timeline.curves import (
     track_from_curve,
 )
 from studio.timeline.evaluate import evaluate, evaluate_many, playing_tracks
+from studio.timeline.key_edits import (
+    KEEP,
+    KeySpec,
+    MoveKeys,
+    PutKeys,
+    SetKeyShape,
+    key_channels,
+)
 from studio.timeline.speech import (
     MergeCurves,
     SpeechForTimeline,
@@ -45,6 +55,7 @@ from studio.timeline.speech import (
 )
 
 __all__ = [
+    "KEEP", "KeySpec", "MoveKeys", "PutKeys", "SetKeyShape", "key_channels",
     "AddClip", "AddKey", "AddTrack", "DeleteClip", "DeleteKeys", "DeleteTrack", "MergeCurves",
     "MoveClip", "MoveKey", "SetTrackFlags", "SpeechForTimeline", "SplitClip", "TrimClip",
     "add_speech_command", "clips_end", "copy_into_project", "curve_of", "delete_key",

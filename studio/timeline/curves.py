@@ -29,10 +29,19 @@ def keys_from_curve(curve: Curve, first_id: int = 1, shift: float = 0.0) -> tupl
     """Project keys (ids ``first_id``, ``first_id + 1``, ...) for a curve, ``shift``
     seconds later (times rounded to microseconds)."""
     times = np.round(curve.times + shift, 6) if shift else curve.times
-    return tuple(
+    keys = tuple(
         Key(id=first_id + i, t=float(t), v=float(v), interp=INTERPOLATIONS[int(c)])
         for i, (t, v, c) in enumerate(zip(times, curve.values, curve.interp, strict=True))
     )
+    tangents = np.isfinite(curve.tan_in) | np.isfinite(curve.tan_out)
+    if not tangents.any():
+        return keys
+    out = list(keys)
+    for i in np.nonzero(tangents)[0]:
+        ti, to = float(curve.tan_in[i]), float(curve.tan_out[i])
+        out[i] = out[i].model_copy(update={"tan_in": ti if np.isfinite(ti) else None,
+                                           "tan_out": to if np.isfinite(to) else None})
+    return tuple(out)
 
 
 def track_from_curve(curve: Curve, track_id: str, shift: float = 0.0) -> CurveTrack:

@@ -19,6 +19,7 @@ How the new curves merge with the timeline (kept simple on purpose):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -107,9 +108,25 @@ def speech_to_timeline_job(
         except OSError as exc:
             raise StudioError(f"cannot write the speech audio ({exc.strerror or exc})",
                               target) from None
+    _save_timings(target, speech)
     yield Progress(0.95, "animating the mouth")
     curves = animate(speech)
     return SpeechForTimeline("speech", speech, rel, curves, text=text)
+
+
+def timings_path(audio: Path) -> Path:
+    """Where the phoneme and word timings of a clip's audio are kept: next to it."""
+    return audio.with_name(audio.name + ".timings.json")
+
+
+def _save_timings(audio: Path, speech: SpeechResult) -> None:
+    """The timings next to the audio (the timeline draws the clip's phonemes from them);
+    a failure to write them costs only the labels."""
+    from studio.voice.types import save_timings
+
+    if speech.phonemes and not timings_path(audio).exists():
+        with contextlib.suppress(OSError, StudioError):
+            save_timings(timings_path(audio), speech)
 
 
 def _same_file(a: Path, b: Path) -> bool:

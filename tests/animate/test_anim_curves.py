@@ -86,7 +86,7 @@ def test_tracks_are_json_and_validated():
         "a track needs a 'channel' name", "keys[1] is earlier than the key before it",
         "keys[1].v must be a finite number"]
     with pytest.raises(ValueError):
-        make_key(0, 0, "bezier")
+        make_key(0, 0, "cubic")  # bezier is an interpolation since schema 3
 
 
 def test_curve_is_arrays_sorted_and_read_only():

@@ -106,3 +106,23 @@ def test_save_as_names_the_project_after_its_file_unless_the_user_named_it(tmp_p
     doc.set(("name",), "Anna's interview")
     doc.save(tmp_path / "take2.dhproj")
     assert doc.project.name == "Anna's interview"
+
+
+def test_a_refused_edit_leaves_the_gesture_it_would_merge_into(monkeypatch):
+    import pytest
+
+    import studio.core.document as document_mod
+    from studio.core.document import Document
+    from studio.core.errors import StudioError
+
+    doc = Document()
+    doc.set(("avatar", "truncation"), 0.5, "Drag", merge_key="drag")
+    doc.set(("avatar", "truncation"), 0.6, "Drag", merge_key="drag")
+    monkeypatch.setattr(document_mod._project, "count_keys", lambda project: 10**9)
+    with pytest.raises(StudioError, match="cannot drag"):
+        doc.set(("avatar", "truncation"), 0.9, "Drag", merge_key="drag")
+    monkeypatch.undo()
+    assert doc.project.avatar.truncation == 0.6  # the refused value was taken back
+    assert not doc.history.can_redo  # and is nothing to redo
+    doc.history.undo()  # the gesture before it is still one step, intact
+    assert doc.project.avatar.truncation == 0.7

@@ -48,7 +48,7 @@ def test_a_version_1_file_gets_ids_and_keeps_its_meaning(tmp_path):
     path = tmp_path / "old.dhproj"
     path.write_text(json.dumps(V1_FILE), encoding="utf-8")
     p = load_project(path)
-    assert SCHEMA_VERSION == 2 and p.schema_version == 2 and MIGRATIONS[1]
+    assert SCHEMA_VERSION == 3 and p.schema_version == 3 and MIGRATIONS[1] and MIGRATIONS[2]
     tl = p.timeline
     assert [(t.id, t.channel, t.muted) for t in tl.tracks] == [
         ("t1", "mouth_open", False), ("t2", "blink", True)]
@@ -66,9 +66,9 @@ def test_a_version_1_file_gets_ids_and_keeps_its_meaning(tmp_path):
     assert clip_voice.pitch == -3.0 and clip_voice.sentence_pause == 0.3  # v1's default
     assert evaluate(p, 0.5) == {"mouth_open": pytest.approx(0.5, abs=0.2)}  # blink muted
 
-    # saved again it is a version 2 file that reads back the same
+    # saved again it is a version 3 file that reads back the same
     text = project_to_text(p)
-    assert json.loads(text)["schema_version"] == 2
+    assert json.loads(text)["schema_version"] == 3
     assert project_from_text(text) == p
     doc = Document.open(path)
     doc.push(MoveKey("t1", 3, v=0.25))
