@@ -5,8 +5,11 @@ the PortAudio library is missing, and asking for the output device raises
 ``PortAudioError`` on machines without one (CI, headless servers). Either way the player
 reports ``available == False`` with a reason, and everything else keeps working.
 
-The playhead position is the wall-clock time since playback started (``sd.play`` gives no
-reliable stream time on every host API); a timer emits it about 30 times a second.
+The playhead position is the audio clock: the output stream's time since playback started,
+less the output latency (what is heard now), so a picture that follows it stays in sync
+with the sound. Where the host API gives no stream time (it reads 0), the wall-clock time
+since playback started stands in (``clock_source`` says which). A timer emits the position
+about 30 times a second.
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ class AudioPlayer(QObject):
         self._duration = 0.0
         self._offset = 0.0
         self._t0: float | None = None
+        self._stream: Any | None = None  # the output stream of the sound playing now
+        self._stream_t0 = 0.0
+        self.clock_source = "wall"  # "audio" while the stream's clock is used
         self._timer = QTimer(self)
         self._timer.setInterval(self.TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -113,10 +119,30 @@ class AudioPlayer(QObject):
     def duration(self) -> float:
         return self._duration
 
+    def _stream_time(self) -> float | None:
+        """Seconds of sound heard since the stream started, by its clock; None if it has
+        none."""
+        stream = self._stream
+        if stream is None:
+            return None
+        try:
+            now = float(stream.time)
+            latency = stream.latency
+            latency = float(latency[1] if isinstance(latency, tuple | list) else latency)
+        except Exception:  # noqa: BLE001 - a host API without a clock, a closed stream
+            return None
+        if now <= 0.0 or self._stream_t0 <= 0.0:
+            return None
+        return max(0.0, now - self._stream_t0 - latency)
+
     def position(self) -> float:
         if self._t0 is None:
             return self._offset
-        return min(self._offset + time.monotonic() - self._t0, self._duration)
+        heard = self._stream_time()
+        self.clock_source = "wall" if heard is None else "audio"
+        if heard is None:
+            heard = time.monotonic() - self._t0
+        return min(self._offset + heard, self._duration)
 
     def play(self, audio: np.ndarray, sample_rate: int, start: float = 0.0) -> bool:
         """Start playing (returns at once). False, with ``message`` set, if it cannot."""
@@ -135,6 +161,10 @@ class AudioPlayer(QObject):
         self._duration = len(data) / float(sample_rate)
         self._offset = first / float(sample_rate)
         self._t0 = time.monotonic()
+        self._stream, self._stream_t0 = None, 0.0
+        with contextlib.suppress(Exception):  # older sounddevice, a host API without a clock
+            self._stream = self._sd.get_stream()
+            self._stream_t0 = float(self._stream.time)
         self._timer.start()
         self.started.emit()
         self.position_changed.emit(self._offset)
@@ -145,6 +175,7 @@ class AudioPlayer(QObject):
             return
         self._t0 = None
         self._offset = 0.0
+        self._stream = None
         self._timer.stop()
         if self._sd is not None:
             with contextlib.suppress(Exception):  # stopping a dead stream is fine

@@ -8,11 +8,12 @@ reach into the main window or into each other.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from studio.core.app import AppModel
 from studio.core.document import Document
 from studio.core.settings import Settings
+from studio.render.playback import PlaybackState
 from studio.ui.job_runner import JobRunner
 from studio.ui.viewport import Viewport
 
@@ -31,6 +32,8 @@ class StudioContext:
     set_audio_status: Callable[[bool, str, str], None] = lambda ok, msg, details: None
     # File > Save As (asks where); True when the project was saved
     save_project_as: Callable[[], bool] = lambda: False
+    # playback: the slow-machine policy, the render cache's ranges (for the ruler), status
+    playback: PlaybackState = field(default_factory=PlaybackState)
 
     @property
     def settings(self) -> Settings:

@@ -27,8 +27,11 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.model_registry import find_face_models
 from studio.face.model_ref import face_model_dirs, reference_for, resolve_face_model
-from studio.face.request import FaceRequest, avatar_request, check_request
+from studio.face.request import FaceRequest, check_request
+from studio.render.frame import frame_request
+from studio.ui.blend_box import BlendBox
 from studio.ui.context import StudioContext
+from studio.ui.controls_box import ControlsBox
 from studio.ui.face_preview import FacePreview
 
 SPIN_MAX = 2**31 - 1  # QSpinBox is 32-bit signed
@@ -168,6 +171,13 @@ class FacePanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(form)
         layout.addWidget(mix_box)
+        self.blend_box = BlendBox(self.doc)
+        self.controls_box = ControlsBox(self.doc)
+        self.blend_box.on_problem = self.controls_box.on_problem = self._set_problem
+        controls = QGroupBox("Controls")
+        QVBoxLayout(controls).addWidget(self.controls_box)
+        layout.addWidget(self.blend_box)
+        layout.addWidget(controls)
         layout.addWidget(self.problem)
         layout.addStretch(1)
 
@@ -239,6 +249,7 @@ class FacePanel(QWidget):
             s.blockSignals(True)
             s.setRange(0, engine.num_ws)
             s.blockSignals(False)
+        self.controls_box.set_controls(engine.model.control_set)
         self._sync_from_doc()
         self.request_render()
 
@@ -366,8 +377,9 @@ class FacePanel(QWidget):
             self._syncing = False
 
     def current_request(self) -> FaceRequest:
-        """The avatar as a frame request (the latent file is read once per change: cached)."""
-        return avatar_request(self.doc.project, self.doc.path)
+        """The frame at the playhead as a request (the latent file is read once per change:
+        cached), so the preview and timeline playback show the same pixels."""
+        return frame_request(self.doc.project, self.ctx.app.transport.time, self.doc.path)
 
     def request_render(self) -> None:
         engine = self.preview.engine

@@ -33,7 +33,9 @@ from studio.ui.job_runner import JobRunner
 from studio.ui.jobs_panel import JobsPanel
 from studio.ui.missing_panel import MissingFeaturePanel
 from studio.ui.models_panel import ModelsPanel
+from studio.ui.playback import install_playback
 from studio.ui.preferences import PreferencesDialog
+from studio.ui.render_dialog import RenderDialog, RenderQueue, export_curves_dialog
 from studio.ui.timeline_panel import TimelinePanel
 from studio.ui.training_panel import TrainingPanel
 from studio.ui.viewport import Viewport
@@ -119,6 +121,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_docks()
         self._build_menus()
+        self.playback = install_playback(self, self.ctx, self.panels["face"].preview)
         self.app.events.device.connect(self._on_device_changed)
         self._autosave_rev = self.document.history.revision
         self._autosave_pool = QThreadPool(self)
@@ -201,7 +204,7 @@ class MainWindow(QMainWindow):
             self.docks[name].raise_()
         self.resizeDocks([self.docks["face"], self.docks["voice"]], [360, 380],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["timeline"]], [170], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["timeline"]], [280], Qt.Orientation.Vertical)
         self._default_state = self.saveState()
 
     def _action(self, menu, text: str, slot, shortcut=None, name: str | None = None) -> QAction:
@@ -234,10 +237,14 @@ class MainWindow(QMainWindow):
                                              None, "actionImportModel")
         self.act_import_model.setToolTip("Import a StyleGAN2 checkpoint (NVIDIA .pkl or "
                                          "rosinality .pt) as a face model")
+        self.act_render = self._action(file, "&Render…", self.show_render_dialog,
+                                       "Ctrl+Shift+R", "actionRender")
         export = file.addMenu("&Export")
         self.act_export_frame = self._action(export, "Current frame as PNG…",
                                              lambda: self.export_frame(), None,
                                              "actionExportFrame")
+        self._action(export, "Animation curves (CSV/JSON)…",
+                     lambda: export_curves_dialog(self.ctx, self), None, "actionExportCurves")
         self.export_menu = export
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit, "actionQuit")
@@ -420,7 +427,23 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(loaded.path)
         self._persist_settings()
         self.show_status(f"Opened {loaded.path}")
+        from studio.render.audio import missing_audio
+
+        if missing := missing_audio(loaded.project, loaded.path):
+            self.report_error("Missing audio", "\n".join(missing) + "\n\nThose clips stay "
+                              "silent; everything else plays and renders.")
         return True
+
+    def show_render_dialog(self) -> RenderDialog:
+        """File → Render: settings for a new render and the render queue."""
+        if getattr(self, "render_queue", None) is None:
+            self.render_queue = RenderQueue(self.ctx, self)
+        old = getattr(self, "render_dialog", None)
+        if old is not None:
+            old.close()
+        self.render_dialog = RenderDialog(self.ctx, self.render_queue, self)
+        self.render_dialog.show()
+        return self.render_dialog
 
     def save_project(self, ask: bool = False, overwrite: bool = False) -> bool:
         target = self.document.path
@@ -599,6 +622,7 @@ class MainWindow(QMainWindow):
             return
         self.runner.cancel_all()
         self.runner.wait(3000)
+        self.playback.shutdown()
         self.autosave_timer.stop()
         self.wait_autosave()
         self.recovery.discard_own()

@@ -30,7 +30,7 @@ def test_window_has_docks_menus_status(window):
     titles = {d.windowTitle() for d in window.findChildren(QDockWidget)}
     assert {"Face", "Refine", "Voice", "Timeline", "Training", "Jobs", "Models"} <= titles
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
-    assert menus == ["File", "Edit", "View", "Help"]
+    assert menus == ["File", "Edit", "View", "Playback", "Help"]
     assert "Device:" in window.device_label.text()
     assert window.statusBar().isVisible()
 

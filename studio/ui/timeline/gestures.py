@@ -254,10 +254,6 @@ class Gestures:
             tr.seek(max(0, frame - 1) / fps)
         elif k == Qt.Key.Key_Right:
             tr.seek((frame + 1) / fps)
-        elif k == Qt.Key.Key_Home:
-            tr.seek(0.0)
-        elif k == Qt.Key.Key_End:
-            tr.seek(v.timeline.duration)
         elif k == Qt.Key.Key_K:
             tr.pause()
         elif k == Qt.Key.Key_L:
