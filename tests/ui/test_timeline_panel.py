@@ -257,3 +257,22 @@ def test_track_flags_from_the_label_column(window, qtbot):
     assert doc.project.timeline.track("t2").locked
     qtbot.mouseClick(lanes, LEFT, NO_MOD, QPoint(20, y))
     assert lanes.current_track == "t2" and not panel.delete_track_btn.isEnabled()
+
+
+def test_cached_frames_show_on_the_ruler(window, qtbot):
+    from PySide6.QtGui import QColor
+
+    panel = _panel(window)
+    lanes = panel.lanes
+    state = window.ctx.playback
+    fps = window.document.project.timeline.fps
+    x_in = round(lanes.view.x_of(0.5))
+    x_out = round(lanes.view.x_of(3.0))
+
+    def color_at(x):
+        return lanes.grab().toImage().pixelColor(x, RULER_H - 2)
+
+    assert color_at(x_in) != QColor("#5fbf6f")
+    state.set_cached_frames(range(0, 2 * fps), fps)  # the first two seconds are ready
+    qtbot.waitUntil(lambda: color_at(x_in) == QColor("#5fbf6f"))
+    assert color_at(x_out) != QColor("#5fbf6f")

@@ -32,6 +32,7 @@ from studio.ui.timeline.layout import (
 
 BG, LANE_BG, LANE_ALT, GROUP_BG = "#16171a", "#1c1e22", "#202227", "#2a2d33"
 TEXT, DIM, ACCENT, PLAYHEAD = "#d6d9de", "#8b9099", "#4f9dff", "#ffb454"
+CACHED = "#5fbf6f"  # frames in the playback cache
 CLIP_COLORS = {"speech": "#4f9dff", "audio": "#5bc98a"}
 DIAMOND = 5  # half size, px
 FLAG_W = 16  # the M / S / L toggles in a track's label
@@ -67,6 +68,8 @@ class LanesView(QWidget):
         self.font_small = QFont(self.font())
         self.font_small.setPointSizeF(max(7.0, self.font().pointSizeF() * 0.85))
         self._transport_changed.connect(self.update)
+        self.playback = panel.ctx.playback
+        self.playback.events.cache.connect(self.on_transport)  # cached ranges on the ruler
         self.rebuild()
 
     # -- model ---------------------------------------------------------------------------
@@ -325,11 +328,15 @@ class LanesView(QWidget):
         p.setPen(QColor(TEXT))
         p.drawText(QRectF(6, 0, LABEL_W - 8, RULER_H), Qt.AlignmentFlag.AlignVCenter,
                    timecode(self.transport.time, fps))
+        for a, b in self.playback.cached_ranges:  # frames ready to play: a thin bar
+            x0, x1 = max(LABEL_W, self.view.x_of(a)), min(w, self.view.x_of(b))
+            if x1 > x0:
+                p.fillRect(QRectF(x0, RULER_H - 3, x1 - x0, 3), QColor(CACHED))
         loop = self.transport.loop
         if loop is not None:
             x0, x1 = max(LABEL_W, self.view.x_of(loop[0])), self.view.x_of(loop[1])
             if x1 > x0:
-                p.fillRect(QRectF(x0, RULER_H - 5, x1 - x0, 5), QColor(PLAYHEAD))
+                p.fillRect(QRectF(x0, RULER_H - 5, x1 - x0, 2), QColor(PLAYHEAD))
         step = tick_step(self.view.pps)
         t = np.floor(self.view.t0 / step) * step
         end = self.view.t_of(w)
