@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRunnable, Qt, QThreadPool, QTimer, Signal
@@ -23,10 +22,11 @@ from studio.core.app import AppModel
 from studio.core.devices import DeviceChoice
 from studio.core.document import Document, ProjectChangedOnDisk
 from studio.core.errors import StudioError
-from studio.core.jobs import Job, JobContext, JobKind, Progress
+from studio.core.jobs import Job, JobKind
 from studio.core.project import PROJECT_SUFFIX, Project
 from studio.core.recovery import RecoveryEntry, RecoveryStore
 from studio.core.settings import Settings, save_settings
+from studio.face.importers import import_checkpoint_job
 from studio.ui.context import StudioContext
 from studio.ui.face_panel import FacePanel
 from studio.ui.job_runner import JobRunner
@@ -65,16 +65,6 @@ AREAS = {
     "right": Qt.DockWidgetArea.RightDockWidgetArea,
     "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
 }
-
-
-def import_checkpoint_job(ctx: JobContext, path: Path,
-                          models_dir: Path) -> Generator[Progress, None, Path]:
-    """Import a StyleGAN2 checkpoint into ``models_dir`` (a job of kind ``import``)."""
-    from studio.face.importers import import_checkpoint
-
-    yield Progress(None, f"Reading {path.name} (nothing in it is executed)")
-    ctx.check()
-    return import_checkpoint(path, models_dir=models_dir)
 
 
 class _WriteRecovery(QRunnable):

@@ -38,7 +38,12 @@ from studio.face.importers.detect import (
     TORCH_CKPT,
     detect_format,
 )
-from studio.face.importers.write import LICENSE_NOTE, default_output_path, import_checkpoint
+from studio.face.importers.write import (
+    LICENSE_NOTE,
+    default_output_path,
+    import_checkpoint,
+    import_checkpoint_job,
+)
 
 __all__ = [
     "FORMAT_NAMES",
@@ -52,5 +57,6 @@ __all__ = [
     "default_output_path",
     "detect_format",
     "import_checkpoint",
+    "import_checkpoint_job",
     "inspect_checkpoint",
 ]

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from studio.core.errors import FileFormatError, StudioError
 from studio.core.files import resolve_path
+from studio.core.jobs import JobContext, Progress
 from studio.core.locks import output_lock
 from studio.face.importers.build import build_networks
 from studio.face.importers.convert import convert_checkpoint, with_path
@@ -135,3 +137,12 @@ def _save_verified(out: Path, G: Any, D: Any, *, name: str, source: str, trainin
             raise FileFormatError(f"{type(exc).__name__}: {exc}") from None
         raise
     return out
+
+
+def import_checkpoint_job(ctx: JobContext, path: Path,
+                          models_dir: Path) -> Generator[Progress, None, Path]:
+    """:func:`import_checkpoint` into ``models_dir`` as a job (kind ``import``): what File →
+    Import Model runs."""
+    yield Progress(None, f"Reading {Path(path).name} (nothing in it is executed)")
+    ctx.check()
+    return import_checkpoint(path, models_dir=models_dir)
