@@ -6,12 +6,46 @@
 from __future__ import annotations
 
 import os
+import site
+import sys
+import sysconfig
 from pathlib import Path
 
 import platformdirs
 
 APP = "digital-human-studio"
+# Where the wheel installs models/ and resources/ (its data-files), under an install prefix:
+# not APP itself, which under ~/.local/share is the user's data folder.
+SHIPPED = f"{APP}-app"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _install_roots() -> list[Path]:
+    """Folders that may hold ``models/`` and ``resources/`` shipped with the app, best first:
+    a source checkout (the folder with pyproject.toml above ``studio/``), a PyInstaller
+    bundle, then ``<prefix>/share/digital-human-studio-app`` where the wheel puts them (its
+    data-files: the app's environment, ``pip install --user``, a system install)."""
+    roots: list[Path] = []
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        roots.append(REPO_ROOT)
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        roots.append(Path(bundle))
+    prefixes = [sys.prefix, sysconfig.get_path("data"), getattr(site, "USER_BASE", None)]
+    for prefix in prefixes:
+        if prefix:
+            root = Path(prefix) / "share" / SHIPPED
+            if root not in roots:
+                roots.append(root)
+    return roots
+
+
+def _shipped(name: str) -> Path:
+    roots = _install_roots()
+    for root in roots:
+        if (root / name).is_dir():
+            return root / name
+    return roots[0] / name
 
 
 def _home() -> Path | None:
@@ -45,8 +79,9 @@ def user_models_dir() -> Path:
 
 
 def shipped_models_dir() -> Path:
-    """Default models that ship with the app."""
-    return REPO_ROOT / "models"
+    """Default models that ship with the app (``models/`` of the checkout, or the copy the
+    wheel installs under ``<prefix>/share/digital-human-studio-app``)."""
+    return _shipped("models")
 
 
 def recovery_dir() -> Path:
@@ -60,4 +95,5 @@ def log_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    return REPO_ROOT / "resources"
+    """Icons, the style sheet, presets (``resources/``, found like the shipped models)."""
+    return _shipped("resources")
