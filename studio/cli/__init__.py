@@ -19,9 +19,13 @@ import sys
 from studio import __version__
 from studio.cli import (
     app_cmds,
+    controls_cmds,
     face_cmds,
     import_cmds,
     ingest_cmds,
+    invert_cmds,
+    refine_cmds,
+    render_cmds,
     synth_cmds,
     timeline_cmds,
     train_cmds,
@@ -35,10 +39,14 @@ from studio.core.errors import StudioError
 COMMAND_MODULES = (
     app_cmds,
     face_cmds,
+    controls_cmds,
     import_cmds,
     ingest_cmds,
+    invert_cmds,
     voice_cmds,
     timeline_cmds,
+    render_cmds,
+    refine_cmds,
     synth_cmds,
     train_cmds,
 )

@@ -44,6 +44,17 @@ def _finite(text: str) -> float:
     return value  # the range is checked with the rest of the request
 
 
+def _control(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE (e.g. smile=0.8), not {text!r}") from None
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "generate",
@@ -64,6 +75,9 @@ def register(subparsers: Any) -> None:
                    help="w+ layers A up to B, B not included, come from --mix-seed "
                         "(default: the upper half)")
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
+    p.add_argument("--control", type=_control, action="append", default=[], metavar="NAME=V",
+                   help="set a face control (repeatable), e.g. --control smile=0.8 "
+                        "--control head_yaw=-0.3; `studio controls list` names them")
     p.add_argument("--size", type=int, help="output size in pixels (default: the model's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
@@ -114,6 +128,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         noise_mode=args.noise_mode, size=args.size,
         z=_load_array(args.z) if args.z is not None else None,
         latent=_load_array(args.latent) if args.latent is not None else None,
+        controls=dict(args.control),
     )
     try:
         check_request(req)  # before loading the model: bad numbers fail fast
@@ -121,6 +136,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         choice = select_device(args.device, args.precision)
         model = load_face_model(model_path, device=choice.torch_device)
         engine = FaceEngine(model, choice)
+        model.control_set.check_names(req.controls)  # a typo is an error, not a no-op
         check_request(req, engine.num_ws)  # the mixing range against this model
         frame = render_request(engine, req)
     except RequestError as exc:

@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
     _register_train_face(tsub)
     _register_train_attributes(tsub)
     _register_train_distill(tsub)
+    from studio.cli.refine_cmds import register_train
+
+    register_train(tsub)  # studio train refiner
+    from studio.cli.personal_cmds import register_metrics_voice, register_train_voice
+
+    register_train_voice(tsub)
 
     metrics = subparsers.add_parser("metrics", help="measure a model against a data set")
     msub = metrics.add_subparsers(dest="metrics_command", metavar="WHAT", required=True)
@@ -52,6 +58,7 @@ def register(subparsers: Any) -> None:
     m.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     m.add_argument("--json", action="store_true", help="print the result as JSON")
     m.set_defaults(func=cmd_metrics_face)
+    register_metrics_voice(msub)
 
 
 def _register_train_face(tsub: Any) -> None:

@@ -23,14 +23,16 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
 )
 
 from studio.core.errors import FileFormatError, StudioError
 from studio.core.files import read_bytes_bounded, resolve_path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PROJECT_SUFFIX = ".dhproj"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 32
@@ -80,6 +82,31 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class Blend(_Model):
+    """Schema 3: the avatar's w+ interpolated towards another face's: a seed (at the
+    avatar's truncation) or a w+ ``.npy`` (an inverted photo, another avatar's latent)."""
+
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    latent: RelPath | None = None  # overrides seed
+    amount: float = Field(0.5, ge=0.0, le=1.0, allow_inf_nan=False)
+
+
+class RigTarget(_Model):
+    """Schema 3: one control a rig channel drives (``control += gain * value + offset``)."""
+
+    control: Name
+    gain: Finite = 1.0
+    offset: Finite = 0.0
+
+
+class AvatarRig(_Model):
+    """Schema 3: the project's own rig (:mod:`studio.animate.rig`), replacing the model's:
+    which controls each animation channel drives."""
+
+    channels: dict[Name, list[RigTarget]] = Field(default_factory=dict, max_length=256)
+    passthrough: bool = True
+
+
 class Avatar(_Model):
     model: ModelRef = "default"
     seed: int = Field(0, ge=0, le=MAX_SEED)
@@ -91,6 +118,8 @@ class Avatar(_Model):
     latent: RelPath | None = None  # .npy of w+ from inversion, when the face came from a photo
     controls: dict[Name, Finite] = Field(default_factory=dict, max_length=512)
     locks: list[Name] = Field(default_factory=list, max_length=64)
+    blend: Blend | None = None  # schema 3: blend with another face (None: no blend)
+    rig: AvatarRig | None = None  # schema 3: the project's rig (None: the model's default)
 
 
 class RefinerSettings(_Model):
@@ -215,7 +244,20 @@ class Key(_Model):
     id: int = Field(0, ge=0, le=2**53)  # 0: not yet numbered (the track numbers it)
     t: float = Field(ge=0.0, le=BIG, allow_inf_nan=False)
     v: Finite
-    interp: Literal["linear", "smooth", "step"] = "smooth"
+    interp: Literal["linear", "smooth", "step", "bezier"] = "smooth"
+    # Schema 3: the slopes (value per second) of the curve arriving at and leaving the key,
+    # for "bezier" pieces (a cubic with handles a third of the piece long along these
+    # slopes); None: automatic (the smooth curve's tangent). Written only when set.
+    tan_in: Finite | None = None
+    tan_out: Finite | None = None
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in ("tan_in", "tan_out"):
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 class _ViewSlot:
@@ -346,7 +388,7 @@ class Timeline(_Model):
 
 
 class Project(_Model):
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     name: str = Field(DEFAULT_NAME, max_length=256)
     avatar: Avatar = Field(default_factory=Avatar)
     refiner: RefinerSettings = Field(default_factory=RefinerSettings)
@@ -435,6 +477,16 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 MIGRATIONS[1] = _v1_to_v2
+
+
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3: keys may be "bezier" and carry tangents (``tan_in``, ``tan_out``); a
+    version 2 key has neither, which reads as automatic tangents: nothing to change. The
+    avatar may hold a ``blend`` (absent in version 2: no blend)."""
+    return dict(data)
+
+
+MIGRATIONS[2] = _v2_to_v3
 
 
 def migrate(data: dict[str, Any], path: Path | None = None) -> dict[str, Any]:

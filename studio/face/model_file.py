@@ -5,10 +5,19 @@ Layout::
 
     G.<param>         generator state_dict (NVIDIA names)
     D.<param>         discriminator state_dict (optional; kept for fine-tuning)
+    E.<param>         parameter encoder state_dict (optional; distilled models: renderer
+                      parameters -> w, for exact parametric controls)
     controls.<name>   float32 [w_dim] or [num_ws, w_dim] directions in W space (optional)
     metadata "studio" JSON: {"format": "dhs-face", "format_version": 1, "G_kwargs": {...},
                              "D_kwargs": {...} | null, "name", "resolution", "source",
-                             "license", "training": {...}, "controls": {name: {...}}}
+                             "license", "training": {...}, "controls": {name: {...}},
+                             "controls_order": [name, ...],
+                             "encoder": {"kwargs": {...}, "layout": [...],
+                                         "start": [...], ...} | absent}
+
+``controls`` holds each control's metadata (:meth:`studio.face.controls.Control.to_meta`:
+label, group, kind, range, neutral, layers, parameter moves, measured figures); a
+direction control has its tensor, a parametric one has none and needs the encoder.
 
 Weights are data: nothing in the file is executed. Every problem with a file surfaces as a
 :class:`~studio.core.errors.FileFormatError` naming the file and what is wrong.
@@ -37,6 +46,7 @@ from studio.core.model_registry import (
     face_metadata,
     read_safetensors_header,
 )
+from studio.face.controls import Control, ControlError, ControlSet
 
 if TYPE_CHECKING:  # torch is imported lazily: reading metadata must stay cheap
     import torch
@@ -60,6 +70,34 @@ class FaceModel:
     meta: dict[str, Any]
     controls: dict[str, np.ndarray] = field(default_factory=dict)
     path: Path | None = None
+    control_set: ControlSet | None = None  # None: built from ``controls`` (directions)
+    encoder: Any = None  # studio.face.param_encoder.ParamEncoder or None
+    encoder_meta: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.control_set is None:
+            self.control_set = ControlSet([Control(name, direction=np.asarray(d, np.float32))
+                                           for name, d in self.controls.items()])
+        self._layout: Any = None
+
+    @property
+    def encoder_layout(self) -> Any:
+        """The encoder's :class:`~studio.face.param_encoder.EncoderLayout`, or None."""
+        if self.encoder is None or not self.encoder_meta:
+            return None
+        if self._layout is None:
+            from studio.face.param_encoder import EncoderLayout
+
+            self._layout = EncoderLayout.from_json(self.encoder_meta["layout"])
+        return self._layout
+
+    @property
+    def encoder_start(self) -> np.ndarray:
+        """Where parameter fits start: the mean encoded training vector."""
+        start = (self.encoder_meta or {}).get("start")
+        if start is None:
+            return np.zeros(self.encoder_layout.dim, np.float32)
+        return np.asarray(start, np.float32)
 
     @property
     def name(self) -> str:
@@ -169,30 +207,39 @@ def read_face_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _control_arrays(
-    controls: Mapping[str, Any] | None, G: Generator
-) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
+    controls: Mapping[str, Any] | ControlSet | None, G: Generator
+) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]], list[str]]:
     import torch
 
     from studio.face.generator import plain_json
 
+    if controls is None:
+        controls = ControlSet()
+    if not isinstance(controls, ControlSet):  # {name: direction} or {name: {"direction", ...}}
+        items = []
+        for name, value in controls.items():
+            info: dict[str, Any] = {}
+            if isinstance(value, Mapping):
+                info = {k: v for k, v in value.items() if k != "direction"}
+                value = value.get("direction")
+            try:
+                items.append(Control.from_meta(
+                    name, info, None if value is None else np.asarray(value, np.float32)))
+            except (TypeError, ValueError, ControlError) as exc:
+                raise ValueError(f"control {name!r}: {exc}") from None
+        controls = ControlSet(items)
     tensors: dict[str, torch.Tensor] = {}
     infos: dict[str, dict[str, Any]] = {}
-    for name, value in (controls or {}).items():
-        if not CONTROL_NAME.match(name):
-            raise ValueError(f"control name {name!r}: use letters, digits, '-' and '_'")
-        info: dict[str, Any] = {"label": name}
-        if isinstance(value, Mapping):
-            info.update({k: v for k, v in value.items() if k != "direction"})
-            value = value["direction"]
-        arr = torch.as_tensor(np.asarray(value, dtype=np.float32))
-        if tuple(arr.shape) not in ((G.w_dim,), (G.num_ws, G.w_dim)):
-            raise ValueError(
-                f"control {name!r} has shape {tuple(arr.shape)}; expected ({G.w_dim},) "
-                f"or ({G.num_ws}, {G.w_dim})"
-            )
-        tensors[f"controls.{name}"] = arr.contiguous()
-        infos[name] = plain_json(info)
-    return tensors, infos
+    for c in controls:
+        try:
+            c.check(G.num_ws, G.w_dim)
+        except ControlError as exc:
+            raise ValueError(str(exc)) from None
+        if c.direction is not None:
+            arr = torch.as_tensor(np.asarray(c.direction, dtype=np.float32))
+            tensors[f"controls.{c.name}"] = arr.contiguous()
+        infos[c.name] = plain_json(c.to_meta())
+    return tensors, infos, controls.names()
 
 
 def save_face_model(
@@ -204,12 +251,17 @@ def save_face_model(
     source: str = "",
     license: str = "",
     training: Mapping[str, Any] | None = None,
-    controls: Mapping[str, Any] | None = None,
+    controls: Mapping[str, Any] | ControlSet | None = None,
+    encoder: torch.nn.Module | None = None,
+    encoder_meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a face model atomically (temp file, fsync, rename).
 
-    ``controls`` maps a name to a direction (array ``[w_dim]`` or ``[num_ws, w_dim]``) or to
-    a dict with a ``"direction"`` array plus JSON fields (``label``, ...) for the metadata.
+    ``controls`` is a :class:`~studio.face.controls.ControlSet`, or maps a name to a
+    direction (array ``[w_dim]`` or ``[num_ws, w_dim]``) or to a dict with a
+    ``"direction"`` array plus metadata fields (``label``, ``group``, ...). ``encoder``
+    (a :class:`~studio.face.param_encoder.ParamEncoder`) is stored as ``E.*`` with
+    ``encoder_meta`` (its ``layout``, ``start`` vector and fit figures) in the metadata.
     """
     import torch
     from safetensors.torch import save as st_save
@@ -223,8 +275,15 @@ def save_face_model(
             continue
         for key, t in net.state_dict().items():
             tensors[f"{prefix}.{key}"] = t.detach().to("cpu", torch.float32).contiguous().clone()
-    ctl_tensors, ctl_infos = _control_arrays(controls, G)
+    ctl_tensors, ctl_infos, order = _control_arrays(controls, G)
     tensors.update(ctl_tensors)
+    enc_meta = None
+    if encoder is not None:
+        for key, t in encoder.state_dict().items():
+            tensors[f"E.{key}"] = t.detach().to("cpu", torch.float32).contiguous().clone()
+        enc_meta = {**dict(encoder_meta or {}), "kwargs": encoder.init_kwargs}
+        if "layout" not in enc_meta:
+            raise ValueError("an encoder needs its parameter layout in encoder_meta")
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -236,7 +295,10 @@ def save_face_model(
         "license": str(license),
         "training": plain_json(dict(training or {})),
         "controls": ctl_infos,
+        "controls_order": order,
     }
+    if enc_meta is not None:
+        meta["encoder"] = plain_json(enc_meta)
     data = st_save(tensors, metadata={META_KEY: json.dumps(meta, sort_keys=True)})
     atomic_write_bytes(p, data)
     return p
@@ -346,9 +408,10 @@ def load_face_model(path: str | os.PathLike[str], device: Any = "cpu") -> FaceMo
     _fill(G, "G", tensors, p)
     if D is not None:
         _fill(D, "D", tensors, p)
+    encoder, enc_meta = _encoder(meta, tensors, G.w_dim, p)
     controls: dict[str, np.ndarray] = {}
     for key, t in tensors.items():
-        if key.startswith(("G.", "D.")):
+        if key.startswith(("G.", "D.", "E.")):
             continue
         if not key.startswith("controls."):
             raise FileFormatError(f"unexpected tensor {key}", p)
@@ -368,7 +431,71 @@ def load_face_model(path: str | os.PathLike[str], device: Any = "cpu") -> FaceMo
             f"{G.img_resolution} px images",
             p,
         )
+    control_set = _control_set(meta, controls, encoder is not None, G, p)
     G = G.to(device).eval().requires_grad_(False)
     if D is not None:
         D = D.to(device).eval().requires_grad_(False)
-    return FaceModel(G=G, D=D, meta=meta, controls=controls, path=p)
+    return FaceModel(G=G, D=D, meta=meta, controls=control_set.directions(), path=p,
+                     control_set=control_set, encoder=encoder, encoder_meta=enc_meta)
+
+
+def _encoder(meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], w_dim: int,
+             path: Path) -> tuple[Any, dict[str, Any] | None]:
+    """The parameter encoder (``E.*`` + ``meta["encoder"]``), checked; or (None, None)."""
+    from studio.face.param_encoder import EncoderLayout, ParamEncoder
+
+    info = meta.get("encoder")
+    has_tensors = any(k.startswith("E.") for k in tensors)
+    if info is None:
+        if has_tensors:
+            raise FileFormatError("file has E.* tensors but no encoder in its metadata", path)
+        return None, None
+    if not isinstance(info, dict) or not isinstance(info.get("kwargs"), dict):
+        raise FileFormatError("invalid encoder in metadata (no kwargs)", path)
+    kw = info["kwargs"]
+    try:
+        layout = EncoderLayout.from_json(info.get("layout"))
+        if set(kw) != {"in_dim", "w_dim", "hidden", "layers"} or not all(
+                _is_int(v) and 1 <= v <= 4096 for v in kw.values()) or kw["layers"] > 16:
+            raise ValueError(f"bad kwargs {kw}")
+        if kw["in_dim"] != layout.dim or kw["w_dim"] != w_dim:
+            raise ValueError(f"kwargs {kw} do not fit the layout ({layout.dim} wide) "
+                             f"and the generator (w_dim {w_dim})")
+        start = info.get("start")
+        if start is not None and (not isinstance(start, list) or len(start) != layout.dim):
+            raise ValueError("the start vector does not fit the layout")
+    except (ValueError, TypeError) as exc:
+        raise FileFormatError(f"invalid encoder in metadata: {exc}", path) from None
+    E = ParamEncoder(**kw)
+    shapes = {k: tuple(t.shape) for k, t in tensors.items()}
+    _check_layout(E, "E", shapes, path)
+    _fill(E, "E", tensors, path)
+    return E.eval().requires_grad_(False), dict(info)
+
+
+def _control_set(meta: Mapping[str, Any], directions: Mapping[str, np.ndarray],
+                 has_encoder: bool, G: Generator, path: Path) -> ControlSet:
+    infos = meta.get("controls") or {}
+    if not isinstance(infos, dict):
+        raise FileFormatError("invalid controls in metadata (not an object)", path)
+    order = meta.get("controls_order")
+    names = list(order) if isinstance(order, list) else list(infos)
+    names += [n for n in list(infos) + list(directions) if n not in names]
+    items = []
+    for name in names:
+        info = infos.get(name, {})
+        if not isinstance(info, dict) or not isinstance(name, str):
+            raise FileFormatError(f"invalid metadata of control {name!r}", path)
+        try:
+            c = Control.from_meta(name, info, directions.get(name))
+            c.check(G.num_ws, G.w_dim)
+        except (ControlError, TypeError, ValueError, IndexError) as exc:
+            raise FileFormatError(f"invalid control {name!r}: {exc}", path) from None
+        if c.kind == "parametric" and not has_encoder:
+            raise FileFormatError(f"control {name!r} is parametric but the file has no "
+                                  "parameter encoder", path)
+        items.append(c)
+    try:
+        return ControlSet(items)
+    except ControlError as exc:
+        raise FileFormatError(str(exc), path) from None

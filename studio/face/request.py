@@ -16,7 +16,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +42,8 @@ SIZE_RANGE = (8, 8192)
 
 __all__ = [
     "DEFAULT_TRUNCATION", "FaceRequest", "RequestError", "avatar_request", "check_request",
-    "controls_offset", "load_latent", "render_request", "request_edits", "request_ws",
+    "controls_offset", "load_latent", "render_request", "render_requests", "request_edits",
+    "request_ws",
 ]
 
 
@@ -73,6 +74,11 @@ class FaceRequest:
     controls: Mapping[str, float] = field(default_factory=dict)
     w_offset: np.ndarray | None = None
     size: int | None = None  # output size in pixels; None: the model's resolution
+    # blend: w+ interpolated towards another face (``blend_latent`` overrides
+    # ``blend_seed``, which is mapped at this request's truncation) by ``blend_amount``
+    blend_seed: int | None = None
+    blend_latent: np.ndarray | None = None
+    blend_amount: float = 0.0
 
 
 def check_request(req: FaceRequest, num_ws: int | None = None) -> None:
@@ -106,7 +112,15 @@ def check_request(req: FaceRequest, num_ws: int | None = None) -> None:
     for name, value in req.controls.items():
         if not math.isfinite(float(value)):
             raise RequestError(f"control {name!r} is not a finite number", "controls")
-    for what, arr in (("z", req.z), ("latent", req.latent), ("w offset", req.w_offset)):
+    if req.blend_seed is not None and not 0 <= int(req.blend_seed) <= MAX_SEED:
+        raise RequestError(f"the blend seed must be between 0 and {MAX_SEED}, not "
+                           f"{req.blend_seed}", "blend_seed")
+    amount = req.blend_amount
+    if not isinstance(amount, int | float) or not math.isfinite(amount) or not 0 <= amount <= 1:
+        raise RequestError(f"the blend amount must be a number from 0 to 1, not {amount!r}",
+                           "blend_amount")
+    for what, arr in (("z", req.z), ("latent", req.latent), ("w offset", req.w_offset),
+                      ("blend latent", req.blend_latent)):
         if arr is not None and not np.isfinite(arr).all():
             raise RequestError(f"the {what} contains NaN or infinity", what.replace(" ", "_"))
 
@@ -127,16 +141,33 @@ def controls_offset(controls: Mapping[str, np.ndarray], values: Mapping[str, flo
 
 
 def request_ws(engine: FaceEngine, req: FaceRequest) -> np.ndarray:
-    """w+ ``[num_ws, w_dim]`` for a request (before controls and offsets)."""
+    """w+ ``[num_ws, w_dim]`` for a request (before controls and offsets), blended."""
     check_request(req, engine.num_ws)
-    if req.latent is not None:
-        ws = np.array(req.latent, np.float32)  # a copy: cached latents are read-only
-        if ws.shape == (engine.w_dim,):
-            ws = np.broadcast_to(ws, (engine.num_ws, engine.w_dim)).copy()
-        if ws.shape != (engine.num_ws, engine.w_dim):
-            raise RequestError(f"the latent has shape {ws.shape}; this model needs "
-                               f"({engine.num_ws}, {engine.w_dim}) or ({engine.w_dim},)", "latent")
+    ws = _source_ws(engine, req)
+    if req.blend_amount == 0 or (req.blend_seed is None and req.blend_latent is None):
         return ws
+    if req.blend_latent is not None:
+        other = _fit_latent(engine, req.blend_latent, "blend_latent")
+    else:
+        other = engine.ws_for(int(req.blend_seed), float(req.truncation))
+    a = np.float32(req.blend_amount)
+    return ((np.float32(1) - a) * ws + a * other).astype(np.float32)
+
+
+def _fit_latent(engine: FaceEngine, latent: np.ndarray, field: str) -> np.ndarray:
+    ws = np.array(latent, np.float32)  # a copy: cached latents are read-only
+    if ws.shape == (engine.w_dim,):
+        ws = np.broadcast_to(ws, (engine.num_ws, engine.w_dim)).copy()
+    if ws.shape != (engine.num_ws, engine.w_dim):
+        what = "the blend latent" if field == "blend_latent" else "the latent"
+        raise RequestError(f"{what} has shape {ws.shape}; this model needs "
+                           f"({engine.num_ws}, {engine.w_dim}) or ({engine.w_dim},)", field)
+    return ws
+
+
+def _source_ws(engine: FaceEngine, req: FaceRequest) -> np.ndarray:
+    if req.latent is not None:
+        return _fit_latent(engine, req.latent, "latent")
     src: Any = int(req.seed)
     if req.z is not None:
         z = np.asarray(req.z, np.float64)
@@ -147,9 +178,19 @@ def request_ws(engine: FaceEngine, req: FaceRequest) -> np.ndarray:
                          req.mix_layers if req.mix_seed is not None else None)
 
 
-def request_edits(engine: FaceEngine, req: FaceRequest) -> np.ndarray | None:
-    """The total W offset of a request: its controls plus its explicit offset."""
-    edits = controls_offset(engine.model.controls, req.controls, engine.num_ws, engine.w_dim)
+def request_edits(engine: FaceEngine, req: FaceRequest,
+                  ws: np.ndarray | None = None) -> np.ndarray | None:
+    """The total W offset of a request: its controls (:func:`studio.face.controls.controls_edit`:
+    directions, and parametric controls through the model's encoder at the face ``ws``,
+    computed from the request when not given) plus its explicit offset."""
+    from studio.face.controls import ControlError, controls_edit
+
+    if ws is None and any(c.kind == "parametric" for c in engine.model.control_set):
+        ws = request_ws(engine, req)
+    try:
+        edits = controls_edit(engine.model, ws, req.controls)
+    except ControlError as exc:
+        raise RequestError(str(exc), "controls") from None
     if req.w_offset is not None:
         off = np.asarray(req.w_offset, np.float32)
         edits = off if edits is None else edits + off
@@ -160,12 +201,37 @@ def render_request(engine: FaceEngine, req: FaceRequest, coarse: bool = False) -
     """The ``H x W x 3`` uint8 frame of a request. ``coarse`` gives the quick low-resolution
     preview frame (scaled to the same size)."""
     ws = request_ws(engine, req)
-    edits = request_edits(engine, req)
+    edits = request_edits(engine, req, ws)
     size = req.size if req.size is not None else engine.resolution
     if coarse:
         return engine.render_preview(ws, noise_mode=req.noise_mode, edits=edits, size=size)
     return engine.render(ws, noise_mode=req.noise_mode, edits=edits,
                          size=None if size == engine.resolution else size)
+
+
+def render_requests(engine: FaceEngine, reqs: Sequence[FaceRequest]) -> np.ndarray:
+    """``N x H x W x 3`` uint8 frames of several requests, rendered in batches with
+    :meth:`FaceEngine.render_batch` (the same pixels as :func:`render_request` one by one;
+    consecutive requests with the same noise mode and size share a batch)."""
+    out: list[np.ndarray] = []
+    i = 0
+    while i < len(reqs):
+        key = (reqs[i].noise_mode, reqs[i].size)
+        j = i
+        while j < len(reqs) and (reqs[j].noise_mode, reqs[j].size) == key:
+            j += 1
+        group = reqs[i:j]
+        size = key[1] if key[1] is not None else engine.resolution
+        ws_list = [request_ws(engine, r) for r in group]
+        out.append(engine.render_batch(ws_list,
+                                       noise_mode=key[0],
+                                       edits=[request_edits(engine, r, w)
+                                              for r, w in zip(group, ws_list, strict=True)],
+                                       size=None if size == engine.resolution else size))
+        i = j
+    if not out:
+        return np.zeros((0, engine.resolution, engine.resolution, 3), np.uint8)
+    return out[0] if len(out) == 1 else np.concatenate(out)
 
 
 # -- latent files ------------------------------------------------------------------------
@@ -241,6 +307,12 @@ def avatar_request(project: Project, project_path: Path | None,
     values = dict(a.controls)
     for name, v in (controls or {}).items():
         values[name] = values.get(name, 0.0) + float(v)
+    b = a.blend
+    blend_latent = None
+    if b is not None and b.latent:
+        blend_latent = load_latent(resolve_asset(project_path, b.latent))
     return FaceRequest(seed=a.seed, truncation=a.truncation, mix_seed=a.mix_seed,
                        mix_layers=tuple(a.mix_layers) if a.mix_seed is not None else None,
-                       noise_mode=a.noise_mode, latent=latent, controls=values, size=size)
+                       noise_mode=a.noise_mode, latent=latent, controls=values, size=size,
+                       blend_seed=b.seed if b is not None else None, blend_latent=blend_latent,
+                       blend_amount=b.amount if b is not None else 0.0)

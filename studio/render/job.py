@@ -147,6 +147,14 @@ def render_job(ctx: JobContext, spec: RenderSpec,
             ctx.check()
         size = int(spec.size or engine.resolution)
         batch = int(spec.batch or default_batch(size))
+        refine = None
+        if spec.project.refiner.enabled:  # the project refines every frame
+            from studio.refine.clip import FrameRefiner
+
+            yield Progress(0.0, "loading the refiner")
+            refine = FrameRefiner(spec.project.refiner, spec.project_path, spec.model_dirs,
+                                  spec.device)
+            size = refine.output_size(size)
         writers: list[Any] = []
         try:
             if spec.output is not None:
@@ -167,7 +175,8 @@ def render_job(ctx: JobContext, spec: RenderSpec,
                 ctx.check()
                 reqs = frame_requests(spec.project, times[i:i + batch], spec.project_path,
                                       size=spec.size)
-                out.write(render_requests(engine, reqs))
+                frames = render_requests(engine, reqs)
+                out.write(refine(frames, ctx) if refine is not None else frames)
                 done = min(i + batch, n)
                 spent = time.monotonic() - render_t0
                 rate = done / spent if spent > 0 else 0.0

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from studio.face.layers import FullyConnectedLayer
+from studio.face.param_encoder import ParamEncoder  # noqa: F401 - the distiller's encoder
 
 # --------------------------------------------------------------------------- encoding
 
@@ -61,21 +61,6 @@ def encode_params(params: Mapping[str, np.ndarray]) -> np.ndarray:
             span = max(spec.high - spec.low, 1e-9)
             cols.append((2.0 * (v.astype(np.float64) - spec.low) / span - 1.0)[:, None])
     return np.concatenate(cols, axis=1).astype(np.float32)
-
-
-class ParamEncoder(nn.Module):
-    """Param vector -> w. The last layer ends with the same leaky ReLU as the mapping network,
-    so the mapping network can reach every w it produces."""
-
-    def __init__(self, in_dim: int, w_dim: int, hidden: int = 512, layers: int = 3) -> None:
-        super().__init__()
-        dims = [in_dim] + [hidden] * (layers - 1) + [w_dim]
-        self.net = nn.Sequential(
-            *[FullyConnectedLayer(dims[i], dims[i + 1], activation="lrelu") for i in range(layers)]
-        )
-
-    def forward(self, v: torch.Tensor) -> torch.Tensor:
-        return self.net(v.float())
 
 
 class WCritic(nn.Module):

@@ -16,6 +16,7 @@ parameter layout and the fit's figures).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Generator as PyGenerator
 from dataclasses import asdict, dataclass
@@ -55,6 +56,7 @@ class EncoderFitConfig:
     render_batch: int = 32
     seed: int = 0
     checkpoint_minutes: float = 4.0
+    val_faces: int = 64  # held-out faces that measure the fit
     bf16: bool = True
     max_steps: int | None = None  # tests
 
@@ -71,7 +73,9 @@ def _synth(G: Any, w: torch.Tensor, bf16: bool) -> torch.Tensor:
 
 def _lr(cfg: EncoderFitConfig, seconds: float) -> float:
     t = min(1.0, max(0.0, seconds / max(cfg.minutes * 60, 1e-9)))
-    return cfg.lr_final + (cfg.lr - cfg.lr_final) * 0.5 * (1 + np.cos(np.pi * t))
+    # a plain float: a numpy scalar in the optimiser's state would make the checkpoint
+    # unreadable by torch.load(weights_only=True)
+    return float(cfg.lr_final + (cfg.lr - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def save_encoder(path: str | Path, E: ParamEncoder, meta: dict[str, Any]) -> Path:
@@ -107,12 +111,14 @@ def fit_encoder_job(ctx: JobContext, cfg: EncoderFitConfig) -> PyGenerator[Progr
         yield Progress(None, f"resumed {run_dir} at step {st['step']}")
 
     def checkpoint() -> None:
-        save_checkpoint(run_dir, {"E": E.state_dict(), "opt": opt.state_dict(),
+        save_checkpoint(run_dir, {"images_seen": st["images_seen"], "E": E.state_dict(),
+                                  "opt": opt.state_dict(),
                                   "pool": pool.state_dict(), "state": dict(st),
                                   "config": asdict(cfg)})
 
     # held-out faces, never trained on, measure the fit
-    val_params = sample_training_params(64, np.random.default_rng(999), cfg.pose_scale)
+    val_params = sample_training_params(cfg.val_faces, np.random.default_rng(999),
+                                        cfg.pose_scale)
     val_vec = torch.from_numpy(encode_params(val_params))
     val_real = torch.from_numpy(render_faces(val_params, G.img_resolution)).permute(0, 3, 1, 2)
     val_real = val_real.float() / 127.5 - 1

@@ -31,10 +31,10 @@ from studio.ui.context import StudioContext
 from studio.ui.face_panel import FacePanel
 from studio.ui.job_runner import JobRunner
 from studio.ui.jobs_panel import JobsPanel
-from studio.ui.missing_panel import MissingFeaturePanel
 from studio.ui.models_panel import ModelsPanel
 from studio.ui.playback import install_playback
 from studio.ui.preferences import PreferencesDialog
+from studio.ui.refine_panel import RefinePanel
 from studio.ui.render_dialog import RenderDialog, RenderQueue, export_curves_dialog
 from studio.ui.timeline_panel import TimelinePanel
 from studio.ui.training_panel import TrainingPanel
@@ -45,15 +45,11 @@ from studio.voice.voices import packaged_voice_entries
 PROJECT_FILTER = f"Digital Human projects (*{PROJECT_SUFFIX});;All files (*)"
 FPS_WINDOW_S = 1.0  # frames per second are counted over this window
 
-REFINE_MISSING = (
-    "The diffusion refiner has not been built yet. When it lands, this panel will polish "
-    "the face with our default Stable Diffusion model or your own checkpoint.")
-
 # Docks: object name, title, area, and the panel class (built with the context); the jobs
 # and models docks are built from the runner and the app model's model registry.
 DOCKS = [
     ("face", "Face", "left", FacePanel),
-    ("refine", "Refine", "left", None),  # placeholder until the refiner lands
+    ("refine", "Refine", "left", RefinePanel),
     ("voice", "Voice", "right", VoicePanel),
     ("training", "Training", "right", TrainingPanel),
     ("timeline", "Timeline", "bottom", TimelinePanel),
@@ -165,8 +161,6 @@ class MainWindow(QMainWindow):
                 widget: QWidget = JobsPanel(self.runner)
             elif name == "models":
                 widget = ModelsPanel(self.app.models)
-            elif name == "refine":
-                widget = MissingFeaturePanel(REFINE_MISSING)
             else:
                 widget = panel_class(self.ctx)
             dock = QDockWidget(title, self)
@@ -227,6 +221,9 @@ class MainWindow(QMainWindow):
                                              None, "actionImportModel")
         self.act_import_model.setToolTip("Import a StyleGAN2 checkpoint (NVIDIA .pkl or "
                                          "rosinality .pt) as a face model")
+        self.act_invert = self._action(file, "New Avatar from &Photo…",
+                                       lambda: self.new_avatar_from_photo(), None,
+                                       "actionNewAvatarFromPhoto")
         self.act_render = self._action(file, "&Render…", self.show_render_dialog,
                                        "Ctrl+Shift+R", "actionRender")
         export = file.addMenu("&Export")
@@ -516,6 +513,15 @@ class MainWindow(QMainWindow):
         self.runner.start(job, on_done=self._model_imported,
                           on_failed=lambda error: self.report_error("Import failed", error))
         self.docks["jobs"].raise_()
+        return job
+
+    def new_avatar_from_photo(self, photo: str | Path | None = None, settings=None) -> Job | None:
+        """File → New avatar from photo (studio/ui/invert_action.py)."""
+        from studio.ui.invert_action import start_invert
+
+        job = start_invert(self.ctx, photo, settings, parent=self)
+        if job is not None:
+            self.docks["jobs"].raise_()
         return job
 
     def _model_imported(self, out: Path) -> None:

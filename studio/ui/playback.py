@@ -99,6 +99,9 @@ class PlaybackController(QObject):
         self._keys: dict[int, str] = {}  # frame index -> cache key, this document revision
         self._model_stamp: str | None = None  # the loaded model file, as part of keys
         self._shown_key: str | None = None
+        # the frame asked of the worker for the viewport; a result for anything else (the
+        # document changed meanwhile, the Face panel showed a newer edit) is not shown
+        self._wanted_key: str | None = None
         self._shown_slot: tuple | None = None  # what decided the shown frame (cheap check)
         self._accepted = 0
         self._anchor: Playhead | None = None
@@ -185,6 +188,7 @@ class PlaybackController(QObject):
             return
         if plan.live:
             self._shown_slot = slot
+            self._wanted_key = key
             self.worker.show(index, key, req, plan.coarse)
         # playing cached frames only: this one is not ready; keep the last one on screen
 
@@ -199,7 +203,9 @@ class PlaybackController(QObject):
         if stamp < self._accepted:
             return  # a newer frame is on screen already
         self._accepted = stamp
-        self._present(index, key, img)
+        if key == self._wanted_key:  # else: rendered for a state that is gone: cache only
+            self._wanted_key = None
+            self._present(index, key, img)
         self._on_cached(index)
 
     def _on_failed(self, stamp: int, message: str) -> None:
@@ -386,6 +392,7 @@ class PlaybackController(QObject):
         self._keys.clear()
         self._shown_slot = None
         self._shown_key = None
+        self._wanted_key = None
         self.state.fps = self.fps
         self.state.set_cached_frames((), self.fps)
 
