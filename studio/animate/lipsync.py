@@ -7,11 +7,14 @@ its shape (:data:`~studio.animate.visemes.DOMINANCE`: a p/b/m closure wins over 
 vowels around it, a t/d/k yields to them). A channel's value at time t is the
 dominance-weighted mean of the poses (Cohen & Massaro 1993). Spans are shifted
 ``anticipation`` seconds earlier because the mouth forms a sound before it is heard.
-The curves are sampled at ``fps`` and reduced to keys within ``tolerance``.
+The curves are sampled at ``fps`` and reduced to keys within ``tolerance``. A viseme is only
+added where its weight can exceed ``exp(-40)`` (about 1.3 s around it with the defaults), so
+the work and memory grow with the length of the speech, not with phonemes x samples.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +23,7 @@ import numpy as np
 
 from studio.animate.curves import make_track, track_from_samples
 from studio.animate.visemes import CHANNELS, DOMINANCE, POSES, VISEMES, VisemeSpan
+from studio.core.errors import StudioError
 
 LIP_CHANNELS = CHANNELS
 
@@ -37,16 +41,63 @@ class LipSyncSettings:
     closures: bool = True  # p/b/m always shut the lips fully (over the middle of the sound)
 
 
-def _dominance(spans: Sequence[VisemeSpan], t: np.ndarray, s: LipSyncSettings) -> np.ndarray:
-    """Dominance of every span at every time: shape (spans, times)."""
-    out = np.empty((len(spans), len(t)))
-    for i, span in enumerate(spans):
-        start = span.start - s.anticipation
-        end = span.end - s.anticipation
-        centre = 0.5 * (start + end)
-        half = max(0.5 * (end - start), 0.5 * s.min_duration)
-        distance = np.maximum(np.abs(t - centre) - half, 0.0)
-        out[i] = DOMINANCE.get(span.viseme, 1.0) * np.exp(-distance / max(s.blend, 1e-4))
+NEGLIGIBLE = 40.0
+"""A viseme's weight is dropped where it is below ``exp(-NEGLIGIBLE)`` (4e-18)."""
+_FLOOR = 1e-12  # the dominance sum a weight is divided by is at least this
+MAX_DURATION = 3 * 3600.0
+"""The longest speech animated in one go, seconds (3 h; the timeline allows 24 h)."""
+MAX_OVERLAP = 4.0
+"""How many times more work than tiled phonemes need before the phonemes count as
+overlapping too much (a timings file in which every phoneme spans the whole clip)."""
+
+
+def _reach(blend: float, max_dominance: float) -> float:
+    """How far (seconds) beyond its widened span a viseme still has a weight of at least
+    ``exp(-NEGLIGIBLE)``. A weight is ``d_i / max(sum d, _FLOOR)`` with
+    ``d_i = D_i exp(-distance / blend)``, so it is at most ``D_i exp(-distance / blend) /
+    _FLOOR``; beyond ``blend * (ln(D_max / _FLOOR) + NEGLIGIBLE)`` that is below
+    ``exp(-NEGLIGIBLE)``, whatever the other visemes do (about 1.3 s with the defaults)."""
+    return blend * (math.log(max(max_dominance, _FLOOR) / _FLOOR) + NEGLIGIBLE)
+
+
+def _dominance_sums(
+    spans: Sequence[VisemeSpan], t: np.ndarray, s: LipSyncSettings
+) -> np.ndarray:
+    """Summed dominance of each viseme at every time: shape (len(VISEMES), times).
+
+    Each span's dominance is flat over the span (widened to ``min_duration``) and falls
+    off exponentially outside; it is only added where it can matter (within
+    :func:`_reach` of the span), so the work and memory grow with the length of the
+    speech, not with phonemes x samples. Visemes not in :data:`VISEMES` count as silence.
+    """
+    index = {v: i for i, v in enumerate(VISEMES)}
+    out = np.zeros((len(VISEMES), len(t)))
+    if not spans or not len(t):
+        return out
+    blend = max(s.blend, 1e-4)
+    dom = np.array([DOMINANCE.get(sp.viseme, 1.0) for sp in spans])
+    start = np.array([sp.start for sp in spans]) - s.anticipation
+    end = np.array([sp.end for sp in spans]) - s.anticipation
+    centre = 0.5 * (start + end)
+    half = np.maximum(0.5 * (end - start), 0.5 * s.min_duration)
+    reach = _reach(blend, float(dom.max()))
+    lo = np.searchsorted(t, centre - half - reach, side="left")
+    hi = np.searchsorted(t, centre + half + reach, side="right")
+    work = int(np.sum(np.maximum(hi - lo, 0)))
+    step = float(t[1] - t[0]) if len(t) > 1 else 1.0
+    tiled = len(t) + len(spans) * (2 * (reach + 0.5 * s.min_duration) / step + 2)
+    if work > MAX_OVERLAP * tiled:
+        covered = float(np.sum(end - start))
+        raise StudioError(
+            f"the phonemes overlap too much to animate ({covered:.0f} s of phonemes in "
+            f"{float(t[-1]):.0f} s of speech)"
+        )
+    for i in range(len(spans)):
+        a, b = int(lo[i]), int(hi[i])
+        if a >= b:
+            continue
+        distance = np.maximum(np.abs(t[a:b] - centre[i]) - half[i], 0.0)
+        out[index.get(spans[i].viseme, 0), a:b] += dom[i] * np.exp(-distance / blend)
     return out
 
 
@@ -72,12 +123,28 @@ def _force_closures(values: np.ndarray, spans, t: np.ndarray, s: LipSyncSettings
             continue
         centre = 0.5 * (span.start + span.end) - s.anticipation
         half = max(0.5 * span.duration - min(0.25 * span.duration, 0.015), 0.02)
-        distance = np.maximum(np.abs(t - centre) - half, 0.0)
+        a = int(np.searchsorted(t, centre - half - ramp, side="left"))
+        b = int(np.searchsorted(t, centre + half + ramp, side="right"))
+        if a >= b:
+            continue  # w is 0 outside [centre - half - ramp, centre + half + ramp]
+        distance = np.maximum(np.abs(t[a:b] - centre) - half, 0.0)
         w = np.clip(1.0 - distance / ramp, 0.0, 1.0)
         w = w * w * (3 - 2 * w)  # smoothstep ramps
         target = POSES["PP"]
-        values[closed] = np.maximum(values[closed], w * target[3])
-        values[opened] = values[opened] * (1 - w) + w * target[0]
+        values[closed, a:b] = np.maximum(values[closed, a:b], w * target[3])
+        values[opened, a:b] = values[opened, a:b] * (1 - w) + w * target[0]
+
+
+def check_duration(duration: float) -> None:
+    """A clear error for a length that cannot be animated (not finite, negative, or
+    longer than :data:`MAX_DURATION`)."""
+    if not math.isfinite(duration) or duration < 0:
+        raise StudioError(f"cannot animate speech of {duration} s")
+    if duration > MAX_DURATION:
+        raise StudioError(
+            f"the speech is {duration:.0f} s long; at most {MAX_DURATION:.0f} s "
+            f"({MAX_DURATION / 3600:g} h) can be animated at once"
+        )
 
 
 def viseme_curves(
@@ -85,6 +152,9 @@ def viseme_curves(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sampled curves: times, and {channel: values} for mouth channels and viseme weights."""
     s = settings or LipSyncSettings()
+    check_duration(duration)
+    if not (math.isfinite(s.fps) and 1.0 <= s.fps <= 1000.0):
+        raise StudioError(f"the lip-sync sampling rate must be 1..1000 fps, not {s.fps}")
     n = max(2, int(np.ceil(duration * s.fps)) + 1)
     t = np.linspace(0.0, duration, n)
     if not spans:
@@ -96,10 +166,10 @@ def viseme_curves(
     # silence before the first and after the last span lets the mouth rest
     padded = [VisemeSpan("sil", -1.0, spans[0].start), *spans,
               VisemeSpan("sil", spans[-1].end, max(duration, spans[-1].end) + 1.0)]
-    dom = _dominance(padded, t, s)
-    weights = dom / np.maximum(dom.sum(axis=0, keepdims=True), 1e-12)
-    poses = np.array([POSES.get(sp.viseme, POSES["sil"]) for sp in padded])  # (spans, 4)
-    values = poses.T @ weights  # (4, times)
+    sums = _dominance_sums(padded, t, s)  # (visemes, times)
+    total = np.maximum(sums.sum(axis=0), _FLOOR)
+    poses = np.array([POSES[v] for v in VISEMES])  # (visemes, 4)
+    values = (poses.T @ sums) / total  # (4, times): the dominance-weighted mean pose
     values = _gaussian(values, s.smoothing * s.fps)
     if s.closures:
         _force_closures(values, spans, t, s)
@@ -107,12 +177,8 @@ def viseme_curves(
     values = np.clip(values * gains[:, None], 0.0, 1.0)
     curves = {ch: values[i] for i, ch in enumerate(CHANNELS)}
     if s.viseme_channels:
-        index = {v: i for i, v in enumerate(VISEMES)}
-        onehot = np.zeros((len(padded), len(VISEMES)))
-        for i, sp in enumerate(padded):
-            onehot[i, index.get(sp.viseme, 0)] = 1.0
-        vis = _gaussian(onehot.T @ weights, s.smoothing * s.fps)
-        for v, i in index.items():
+        vis = _gaussian(sums / total, s.smoothing * s.fps)
+        for i, v in enumerate(VISEMES):
             curves[f"viseme.{v}"] = np.clip(vis[i], 0.0, 1.0)
     return t, curves
 

@@ -18,7 +18,7 @@ from studio.animate.audio_mouth import audio_mouth_tracks, speech_energy
 from studio.animate.blink import BlinkSettings, blink_track
 from studio.animate.curves import Curve
 from studio.animate.head import HeadSettings, head_tracks
-from studio.animate.lipsync import LipSyncSettings, lipsync_tracks
+from studio.animate.lipsync import LipSyncSettings, check_duration, lipsync_tracks
 from studio.animate.visemes import phoneme_to_visemes, visemes_from_phones
 
 CURVES_FORMAT = "studio.curves"
@@ -92,6 +92,7 @@ def animate_speech(
         else:
             duration = max([e for _, _, e in phones] + [e for _, _, e in word_triples] + [0.0])
     duration = float(duration)
+    check_duration(duration)  # at most 3 h, whichever parts are on
     tracks: list[Curve] = []
     if s.lipsync:
         tracks += lipsync_tracks(visemes_from_phones(phones), duration, s.lip)
@@ -114,6 +115,7 @@ def animate_audio(
     blinks and head motion."""
     s = settings or AnimationSettings()
     duration = len(audio) / sample_rate
+    check_duration(duration)
     tracks: list[Curve] = []
     et, _, loud = speech_energy(audio, sample_rate)
     if s.lipsync:

@@ -9,12 +9,17 @@ Timings files: ``{"phonemes": [{"phoneme", "start", "end"}], "words": [{"word", 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
+
+MAX_SEED = 2**32 - 1
 
 
 def _add_voice_settings(p: argparse.ArgumentParser) -> None:
@@ -37,7 +42,8 @@ def _add_animation_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-blinks", action="store_true", help="no eye blinks")
     g.add_argument("--no-head", action="store_true", help="no head motion")
     g.add_argument("--no-visemes", action="store_true", help="no viseme.<name> weight channels")
-    g.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
+    g.add_argument("--seed", type=int, default=0,
+                   help=f"seed for blinks and head motion (0..{MAX_SEED})")
 
 
 def register(subparsers: Any) -> None:
@@ -98,16 +104,80 @@ def register(subparsers: Any) -> None:
 
 
 def _read_text(args: argparse.Namespace) -> str:
+    """The text of ``--text-file`` (a regular UTF-8 file, read with a bound: never a FIFO
+    or ``/dev/zero``), of standard input for ``-`` (bounded too), or the argument."""
+    from studio.voice.synth import MAX_TEXT
+
     if getattr(args, "text_file", None) is not None:
-        try:
-            return args.text_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise StudioError("file not found", args.text_file) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StudioError(f"cannot read the text ({exc})", args.text_file) from None
+        from studio.core.files import read_text_bounded
+
+        text = read_text_bounded(args.text_file, 4 * MAX_TEXT, "text file")
+        if len(text) > MAX_TEXT:
+            raise StudioError(f"the text is too long ({len(text)} characters, at most "
+                              f"{MAX_TEXT})", args.text_file)
+        return text
     if args.text == "-":
-        return sys.stdin.read()
+        text = sys.stdin.read(MAX_TEXT + 1)
+        if len(text) > MAX_TEXT:
+            raise StudioError(f"the text on standard input is longer than {MAX_TEXT} "
+                              "characters")
+        return text
     return args.text or ""
+
+
+def _check_seed(args: argparse.Namespace) -> None:
+    if not 0 <= args.seed <= MAX_SEED:
+        raise StudioError(f"--seed must be a whole number from 0 to {MAX_SEED}, not {args.seed}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_outputs(inputs: list[Path | None], outputs: list[Path | None]) -> None:
+    """Refuse an output that is one of the inputs (it would be overwritten) or that two
+    outputs share."""
+    from studio.core.files import resolve_path
+
+    outs = [o for o in outputs if o is not None]
+    for out in outs:
+        for src in inputs:
+            if src is not None and (_same_file(src, out) or resolve_path(src) == resolve_path(out)):
+                raise StudioError("is an input of this command; it would be overwritten: "
+                                  "write the output to another file", out)
+    for k, out in enumerate(outs):
+        if any(resolve_path(out) == resolve_path(other) for other in outs[k + 1:]):
+            raise StudioError("is given for two outputs", out)
+        _check_writable(out)
+
+
+def _check_writable(out: Path) -> None:
+    """Before any work: the output's folder (or the first of its parents that exists) is
+    a folder we may write in, and the output is not a folder."""
+    if out.is_dir():
+        raise StudioError("is a folder: give a file name for the output", out)
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise StudioError(f"cannot write this file: {folder} is not a folder", out)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StudioError(f"cannot write this file: no permission to write in {folder}", out)
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write (read-only folder, full disk, a file where a folder should be)
+    into one line naming the output file."""
+    try:
+        yield
+    except StudioError:
+        raise
+    except OSError as exc:
+        raise StudioError(f"cannot write this file: {exc.strerror or exc}", path) from None
 
 
 def _animation_settings(args: argparse.Namespace):
@@ -117,6 +187,7 @@ def _animation_settings(args: argparse.Namespace):
 
     if not 0 <= args.intensity <= 2:
         raise StudioError("--intensity must be between 0 and 2")
+    _check_seed(args)
     s = AnimationSettings(blinks=not args.no_blinks, head_motion=not args.no_head)
     return replace(
         s,
@@ -126,16 +197,28 @@ def _animation_settings(args: argparse.Namespace):
     )
 
 
-def _write_json(path: Path, data: Any) -> None:
-    from studio.core.atomic import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1))
-
-
 def _write_curves(path: Path, tracks: list, duration: float) -> None:
+    """The curves document, one track per line (each encoded on its own: the whole
+    document as one indented string took 300 MB for 20 minutes of speech)."""
     from studio.animate import curves_document
+    from studio.core.atomic import atomic_write
 
-    _write_json(path, curves_document(tracks, duration))
+    doc = curves_document(tracks, duration)
+
+    def write(f) -> None:
+        f.write(b"{\n")
+        for key, value in doc.items():
+            if key != "tracks":
+                f.write(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n"
+                        .encode())
+        f.write(b' "tracks": [')
+        for k, track in enumerate(doc["tracks"]):
+            f.write((",\n  " if k else "\n  ").encode())
+            f.write(json.dumps(track, ensure_ascii=False).encode("utf-8"))
+        f.write(b"\n ]\n}\n")
+
+    with _writing(path):
+        atomic_write(path, write)
 
 
 def _run(name: str, fn, *args, **kwargs):
@@ -152,11 +235,13 @@ def cmd_speak(args: argparse.Namespace) -> int:
     from studio.voice.cache import DEFAULT_CACHE, SpeechCache
     from studio.voice.settings import VoiceSettings
 
+    _check_seed(args)
+    if args.output.suffix.lower() not in (".wav", ".flac", ".ogg"):
+        raise StudioError("the output must be a .wav, .flac or .ogg file", args.output)
+    _check_outputs([args.text_file], [args.output, args.timings, args.curves])
     text = _read_text(args)
     if not text.strip():
         raise StudioError("give the text to speak (as an argument, '-' for stdin, or --text-file)")
-    if args.output.suffix.lower() not in (".wav", ".flac", ".ogg"):
-        raise StudioError("the output must be a .wav, .flac or .ogg file", args.output)
     settings = VoiceSettings(
         rate=args.rate, pitch=args.pitch, formant=args.formant,
         expressiveness=args.expressiveness, volume=args.volume,
@@ -170,9 +255,11 @@ def cmd_speak(args: argparse.Namespace) -> int:
     from studio.voice.audio_io import save_audio
     from studio.voice.types import save_timings
 
-    save_audio(args.output, result.audio, result.sample_rate)
+    with _writing(args.output):
+        save_audio(args.output, result.audio, result.sample_rate)
     if args.timings:
-        save_timings(args.timings, result)
+        with _writing(args.timings):
+            save_timings(args.timings, result)
     if anim is not None:
         from studio.animate import animate_speech
 
@@ -203,9 +290,11 @@ def cmd_voices(args: argparse.Namespace) -> int:
 def cmd_align(args: argparse.Namespace) -> int:
     from studio.voice.audio_io import load_audio
 
-    text = _read_text(args) if (args.text is not None or args.text_file is not None) else ""
     if not args.timings and not args.curves:
         raise StudioError("say what to write: --timings OUT.json and/or --curves OUT.json")
+    _check_seed(args)
+    _check_outputs([args.audio, args.text_file], [args.timings, args.curves])
+    text = _read_text(args) if (args.text is not None or args.text_file is not None) else ""
     anim = _animation_settings(args) if args.curves else None
     clip = load_audio(args.audio)
     if not text.strip():
@@ -224,7 +313,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     if args.timings:
         from studio.voice.types import save_timings
 
-        save_timings(args.timings, result)
+        with _writing(args.timings):
+            save_timings(args.timings, result)
     if anim is not None:
         from studio.animate import animate_speech
 
@@ -240,6 +330,8 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
     from studio.animate import animate_speech
     from studio.voice.types import load_timings
 
+    _check_seed(args)
+    _check_outputs([args.timings, args.audio], [args.output])
     timings = load_timings(args.timings)
     anim = _animation_settings(args)
     audio = rate = None

@@ -24,14 +24,28 @@ def frames(x: np.ndarray, size: int, hop: int) -> np.ndarray:
     return padded[idx]
 
 
+RMS_BLOCK = 4096  # frames measured at once: memory stays small for hours of audio
+
+
 def frame_rms_db(x: np.ndarray, sr: int, hop_s: float = 0.01, win_s: float = 0.025) -> np.ndarray:
-    """RMS level in dBFS of frames centred every ``hop_s`` seconds."""
+    """RMS level in dBFS of frames centred every ``hop_s`` seconds (frame ``k`` holds the
+    samples ``k * hop - win // 2 ... + win``, zeros outside the audio)."""
     hop = max(1, int(round(hop_s * sr)))
     win = max(hop, int(round(win_s * sr)))
-    x = np.asarray(x, dtype=np.float64)
-    padded = np.concatenate([np.zeros(win // 2), x, np.zeros(win)])
-    f = frames(padded, win, hop)[: max(1, int(np.ceil(len(x) / hop)))]
-    level = np.sqrt(np.mean(f * f, axis=1))
+    x = np.asarray(x).reshape(-1)
+    count = max(1, int(np.ceil(len(x) / hop)))
+    level = np.empty(count)
+    offsets = np.arange(win)[None, :]
+    for f0 in range(0, count, RMS_BLOCK):
+        f1 = min(count, f0 + RMS_BLOCK)
+        s0 = f0 * hop - win // 2
+        s1 = (f1 - 1) * hop - win // 2 + win
+        segment = np.zeros(s1 - s0)
+        a, b = max(s0, 0), min(s1, len(x))
+        if b > a:
+            segment[a - s0 : b - s0] = x[a:b]
+        f = segment[np.arange(f1 - f0)[:, None] * hop + offsets]
+        level[f0:f1] = np.sqrt(np.mean(f * f, axis=1))
     return 20.0 * np.log10(np.maximum(level, 1e-6))
 
 

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.atomic import atomic_write_bytes
+from studio.core.atomic import atomic_write
 from studio.core.errors import FileFormatError
 from studio.voice.resample import resample
+from studio.voice.types import MAX_SPEECH_SECONDS
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus", ".m4a")
 SILENCE_PEAK = 10 ** (-60 / 20)  # a file whose peak is below -60 dBFS counts as silent
 TARGET_PEAK = 10 ** (-1 / 20)
+MAX_AUDIO_SECONDS = MAX_SPEECH_SECONDS
 
 
 @dataclass
@@ -59,7 +61,13 @@ def _read_av(path: Path) -> tuple[np.ndarray, int] | None:
             stream = streams[0]
             blocks = []
             rate = stream.rate or stream.codec_context.sample_rate
+            samples = 0
             for frame in container.decode(stream):
+                samples += frame.samples
+                if rate and samples > MAX_AUDIO_SECONDS * rate:
+                    raise FileFormatError(
+                        f"the recording is longer than {MAX_AUDIO_SECONDS:.0f} s "
+                        f"({MAX_AUDIO_SECONDS / 3600:g} h), the most that can be used", path)
                 arr = frame.to_ndarray()
                 if arr.dtype.kind == "i":
                     arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
@@ -78,17 +86,41 @@ def _read_av(path: Path) -> tuple[np.ndarray, int] | None:
         return None
 
 
+def _check_length(path: Path) -> None:
+    """Refuse a recording longer than :data:`MAX_AUDIO_SECONDS` before decoding it (as
+    float32 mono, 3 hours at 48 kHz are 2 GB)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+        seconds = info.frames / info.samplerate if info.samplerate else 0.0
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return  # not for soundfile: PyAV may read it (and the size check still applies)
+    if seconds > MAX_AUDIO_SECONDS:
+        raise FileFormatError(
+            f"the recording is {seconds:.0f} s long; at most {MAX_AUDIO_SECONDS:.0f} s "
+            f"({MAX_AUDIO_SECONDS / 3600:g} h) can be used", path)
+
+
 def load_audio(
     path: str | Path, sample_rate: int | None = None, normalize: bool = True
 ) -> AudioClip:
     """Read a recording as float32 mono (resampled to ``sample_rate`` if given)."""
+    from studio.core.errors import StudioError
+    from studio.core.files import check_regular_file
+
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise FileFormatError("audio file not found", path)
-    if path.is_dir():
-        raise FileFormatError("is a folder, not an audio file", path)
-    if path.stat().st_size == 0:
+    try:  # a regular file: a FIFO or /dev/zero would be read forever
+        size = check_regular_file(path, what="audio file")
+    except FileFormatError:
+        raise
+    except StudioError as exc:
+        raise FileFormatError(exc.reason, path) from None
+    if size == 0:
         raise FileFormatError("the audio file is empty", path)
+    _check_length(path)
     decoded = _read_soundfile(path) or _read_av(path)
     if decoded is None:
         raise FileFormatError(
@@ -97,19 +129,22 @@ def load_audio(
             path,
         )
     data, sr = decoded
+    del decoded  # (the copies below are let go as soon as they are used: long recordings)
     if data.ndim != 2 or data.shape[0] == 0:
         raise FileFormatError("the audio file holds no samples", path)
     if not np.all(np.isfinite(data)):
         raise FileFormatError("the audio holds invalid (NaN or infinite) samples", path)
     channels = data.shape[1]
     mono = data.mean(axis=1, dtype=np.float64)
+    del data
     mono -= mono.mean()
-    peak = float(np.max(np.abs(mono)))
+    peak = float(max(mono.max(), -mono.min()))  # max |mono| without a copy
     if peak < SILENCE_PEAK:
         raise FileFormatError("the recording is silent (nothing above -60 dBFS)", path)
     if normalize:
         mono *= TARGET_PEAK / peak
     audio = mono.astype(np.float32)
+    del mono
     out_rate = sr
     if sample_rate is not None and sample_rate != sr:
         audio = resample(audio, sr, sample_rate)
@@ -119,8 +154,6 @@ def load_audio(
 
 def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Write audio (WAV 16-bit, or FLAC/OGG by extension) atomically."""
-    import io
-
     import soundfile as sf
 
     path = Path(path)
@@ -129,8 +162,8 @@ def save_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     if fmt is None:
         raise FileFormatError("can only write .wav, .flac or .ogg audio", path)
     subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
-    buf = io.BytesIO()
     data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    sf.write(buf, data, int(sample_rate), format=fmt, subtype=subtype)
-    atomic_write_bytes(path, buf.getvalue())
+    # encoded straight into the temp file: no in-memory copy of the whole file
+    atomic_write(path, lambda f: sf.write(f, data, int(sample_rate), format=fmt,
+                                          subtype=subtype))
     return path

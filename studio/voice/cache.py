@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import threading
 import zipfile
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.atomic import atomic_write_bytes
+from studio.core.atomic import atomic_write
 from studio.voice.types import SpeechResult, timings_from_dict
 
 CACHE_VERSION = 1
@@ -29,11 +28,17 @@ def cache_key(text: str, voice_fingerprint: str, settings_key: tuple) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+MAX_MEMORY_BYTES = 512 * 1024 * 1024
+"""Audio the memory cache keeps at most; a result over a quarter of it is only kept on disk."""
+
+
 class SpeechCache:
     """Thread-safe LRU of :class:`SpeechResult` with an optional folder behind it."""
 
-    def __init__(self, max_items: int = 64, folder: str | Path | None = None) -> None:
+    def __init__(self, max_items: int = 64, folder: str | Path | None = None,
+                 max_bytes: int = MAX_MEMORY_BYTES) -> None:
         self.max_items = max_items
+        self.max_bytes = max_bytes
         self.folder = Path(folder) if folder is not None else None
         self._items: OrderedDict[str, SpeechResult] = OrderedDict()
         self._lock = threading.Lock()
@@ -56,8 +61,9 @@ class SpeechCache:
         return _copy(result)
 
     def put(self, key: str, result: SpeechResult) -> None:
-        with self._lock:
-            self._remember(key, _copy(result))
+        if result.audio.nbytes <= self.max_bytes // 4:
+            with self._lock:
+                self._remember(key, _copy(result))
         self._store(key, result)
 
     def clear(self) -> None:
@@ -68,9 +74,13 @@ class SpeechCache:
         return len(self._items)
 
     def _remember(self, key: str, result: SpeechResult) -> None:
+        if result.audio.nbytes > self.max_bytes // 4:
+            return  # hours of speech: kept on disk only
         self._items[key] = result
         self._items.move_to_end(key)
-        while len(self._items) > self.max_items:
+        while len(self._items) > self.max_items or (
+                len(self._items) > 1
+                and sum(r.audio.nbytes for r in self._items.values()) > self.max_bytes):
             self._items.popitem(last=False)
 
     def _path(self, key: str) -> Path | None:
@@ -82,11 +92,11 @@ class SpeechCache:
             return
         meta = {"sample_rate": result.sample_rate, "voice": result.voice,
                 "timings": result.timings_dict(decimals=None)}
-        buf = io.BytesIO()
-        np.savez(buf, audio=result.audio.astype(np.float32),
-                 meta=np.array(json.dumps(meta, ensure_ascii=False)))
+        audio = result.audio.astype(np.float32, copy=False)
+        text = np.array(json.dumps(meta, ensure_ascii=False))
         with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
-            atomic_write_bytes(path, buf.getvalue())
+            # written straight into the file: no in-memory copy of the whole archive
+            atomic_write(path, lambda f: np.savez(f, audio=audio, meta=text))
 
     def _load(self, key: str) -> SpeechResult | None:
         path = self._path(key)

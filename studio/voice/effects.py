@@ -180,28 +180,53 @@ def apply_gain_spans(
     audio: np.ndarray, sr: int, spans: list[tuple[float, float]], gain_db: float,
     ramp_s: float = 0.03,
 ) -> np.ndarray:
-    """Raise the level over time spans by ``gain_db`` with short ramps (emphasis)."""
+    """Raise the level over time spans by ``gain_db`` with short ramps (emphasis).
+
+    Only the samples within ``ramp_s`` of a span are touched, one merged stretch at a time:
+    the work and the memory follow the emphasised audio, not spans x samples."""
     if not spans or gain_db == 0:
         return audio
-    envelope = np.zeros(len(audio))
-    t = np.arange(len(audio)) / sr
-    for a, b in spans:
-        up = np.clip((t - (a - ramp_s)) / ramp_s, 0, 1)
-        down = np.clip(((b + ramp_s) - t) / ramp_s, 0, 1)
-        envelope = np.maximum(envelope, np.minimum(up, down))
-    return (audio * 10 ** (gain_db * envelope / 20.0)).astype(np.float32)
+    n = len(audio)
+    out = np.array(audio, dtype=np.float32, copy=True)
+    windows = []
+    for a, b in sorted(spans):
+        lo = max(0, int(np.floor((a - ramp_s) * sr)))
+        hi = min(n, int(np.ceil((b + ramp_s) * sr)) + 1)
+        if hi <= lo:
+            continue
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], hi)
+            windows[-1][2].append((a, b))
+        else:
+            windows.append([lo, hi, [(a, b)]])
+    for lo, hi, inside in windows:
+        t = np.arange(lo, hi) / sr
+        envelope = np.zeros(hi - lo)
+        for a, b in inside:
+            up = np.clip((t - (a - ramp_s)) / ramp_s, 0, 1)
+            down = np.clip(((b + ramp_s) - t) / ramp_s, 0, 1)
+            envelope = np.maximum(envelope, np.minimum(up, down))
+        out[lo:hi] = (audio[lo:hi] * 10 ** (gain_db * envelope / 20.0)).astype(np.float32)
+    return out
+
+
+NORMALIZE_BLOCK = 1 << 20  # samples scaled at once (no float64 copy of all the audio)
 
 
 def normalize_peak(audio: np.ndarray, peak: float = 10 ** (-1 / 20), volume: float = 1.0) -> np.ndarray:
     """Scale so the peak is ``peak`` (-1 dBFS), times ``volume``; louder than full scale
     goes through a soft limiter instead of clipping."""
-    x = np.asarray(audio, dtype=np.float64)
+    x = np.asarray(audio)
     top = float(np.max(np.abs(x))) if x.size else 0.0
     if top < 1e-9:
         return x.astype(np.float32)
-    y = x * (peak * volume / top)
-    over = np.abs(y) > 0.9
-    if np.any(over):
-        # soft knee above 0.9: tanh-shaped approach to 1.0
-        y = np.where(over, np.sign(y) * (0.9 + 0.1 * np.tanh((np.abs(y) - 0.9) / 0.1)), y)
-    return y.astype(np.float32)
+    out = np.empty(x.shape, dtype=np.float32)
+    flat_in, flat_out = x.reshape(-1), out.reshape(-1)
+    for a in range(0, flat_in.size, NORMALIZE_BLOCK):  # float64 math, a block at a time
+        y = flat_in[a : a + NORMALIZE_BLOCK].astype(np.float64) * (peak * volume / top)
+        over = np.abs(y) > 0.9
+        if np.any(over):
+            # soft knee above 0.9: tanh-shaped approach to 1.0
+            y = np.where(over, np.sign(y) * (0.9 + 0.1 * np.tanh((np.abs(y) - 0.9) / 0.1)), y)
+        flat_out[a : a + NORMALIZE_BLOCK] = y
+    return out

@@ -8,6 +8,7 @@ evenly. A word spans the phones from its word event to the next one.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Generator
 
 from studio.core.jobs import JobContext, Progress
@@ -57,10 +58,11 @@ class EspeakEngine:
         starts = [e.sample / sr for e in events if e.kind == EV_SENTENCE and e.sample > 0]
         breaks = sorted(set(starts))
         ends = []
+        speech_ends = [p.end for p in phones if p.phoneme != SILENCE]  # in order
         for t in [*breaks, duration]:
-            before = [p.end for p in phones if p.phoneme != SILENCE and p.end <= t + 1e-9]
-            if before and (not ends or before[-1] > ends[-1]):
-                ends.append(before[-1])
+            k = bisect.bisect_right(speech_ends, t + 1e-9)  # the speech phones ending by t
+            if k and (not ends or speech_ends[k - 1] > ends[-1]):
+                ends.append(speech_ends[k - 1])
         yield Progress(1.0, "spoken")
         return Rendered(SpeechResult(audio, sr, phones, words, ends, voice.id), breaks)
 
@@ -81,15 +83,18 @@ def _words_from_events(word_events, phones, tokens, sr, duration, phonemize) -> 
     speaks two words as one ("I am" → one event); the tokens that fall under one event
     share its phones by aligning their own phonemes (:mod:`studio.voice.wordmap`)."""
     groups: list[tuple[list[int], list[Phone]]] = []
-    for i, ev in enumerate(word_events):
+    speech = [p for p in phones if p.phoneme != SILENCE]  # tiled phones: in order of start
+    starts = [p.start for p in speech]
+    token_starts = [s for _, s, _ in tokens]  # in order
+    for i, ev in enumerate(word_events):  # bisect, not a scan per word: long texts stay fast
         t0 = ev.sample / sr
         t1 = word_events[i + 1].sample / sr if i + 1 < len(word_events) else duration
-        inside = [p for p in phones if p.phoneme != SILENCE and t0 - 1e-9 <= p.start < t1 - 1e-9]
+        inside = speech[bisect.bisect_left(starts, t0 - 1e-9) : bisect.bisect_left(
+            starts, t1 - 1e-9)]
         a = ev.text_position - 1
         b = word_events[i + 1].text_position - 1 if i + 1 < len(word_events) else 1 << 30
-        members = [k for k, (_, s, _) in enumerate(tokens) if a <= s < b]
-        if i == 0:
-            members = [k for k, (_, s, _) in enumerate(tokens) if s < a] + members
+        lo = 0 if i == 0 else bisect.bisect_left(token_starts, a)
+        members = list(range(lo, max(lo, bisect.bisect_left(token_starts, b))))
         if members and inside:
             groups.append((members, inside))
     spans: dict[int, tuple[float, float]] = {}

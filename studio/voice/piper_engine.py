@@ -101,6 +101,7 @@ class PiperEngine:
             offset += len(a)
             yield Progress(min(0.95, (k + 1) / sentences), f"sentence {k + 1} of {sentences}")
         samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
+        audio.clear()  # one copy of the speech, not two
         duration = len(samples) / sr
         phones = tile_phones(_symbols_to_phones(symbols), duration)
 

@@ -18,7 +18,7 @@ ZEROS = 24  # zero crossings of the sinc on each side
 ROLLOFF = 0.94  # cut-off as a fraction of the (lower) Nyquist frequency
 BETA = 8.6  # Kaiser window shape (≈ -86 dB side lobes)
 TABLE_STEPS = 512  # table entries per zero crossing
-BLOCK = 8192  # output samples per vectorised block
+BLOCK = 4096  # output samples per vectorised block
 
 
 @lru_cache(maxsize=8)
@@ -46,23 +46,23 @@ def resample_ratio(
     """
     if ratio <= 0 or not np.isfinite(ratio):
         raise ValueError(f"resampling ratio must be positive, got {ratio}")
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     if n_out is None:
         n_out = int(round(x.shape[0] * ratio))
     squeeze = x.ndim == 1
     if squeeze:
         x = x[:, None]
     n_in, channels = x.shape[0], x.shape[1]
-    out = np.zeros((n_out, channels), dtype=np.float64)
+    # float32 out, written block by block: no float64 copies of hours of audio
+    out = np.zeros((n_out, channels), dtype=np.float32)
     if n_in == 0 or n_out == 0:
-        return out[:, 0].astype(np.float32) if squeeze else out.astype(np.float32)
+        return out[:, 0] if squeeze else out
     fc = rolloff * min(1.0, ratio)  # cut-off, in units of the input Nyquist frequency
     table = _table(zeros, beta, TABLE_STEPS)
     half = int(np.ceil(zeros / fc))  # filter half width, input samples
     taps = np.arange(-half + 1, half + 1)
-    padded = np.concatenate(
-        [np.zeros((half + 1, channels)), x, np.zeros((half + 2, channels))], axis=0
-    )
     scale = fc * TABLE_STEPS
     last = len(table) - 2
     for b0 in range(0, n_out, BLOCK):
@@ -75,10 +75,15 @@ def resample_ratio(
         frac = u - k
         weights = (table[k] * (1.0 - frac) + table[k + 1] * frac) * fc
         weights[u >= zeros * TABLE_STEPS] = 0.0
-        rows = padded[idx + half + 1]  # (block, taps, channels)
+        # the input with zeros before and after it, read only where this block needs it
+        lo = max(0, int(idx[0, 0]))
+        hi = min(n_in, int(idx[-1, -1]) + 1)
+        segment = np.zeros((int(idx[-1, -1]) - int(idx[0, 0]) + 1, channels))
+        if hi > lo:
+            segment[lo - int(idx[0, 0]) : hi - int(idx[0, 0])] = x[lo:hi]
+        rows = segment[idx - int(idx[0, 0])]  # (block, taps, channels)
         out[n] = np.einsum("bt,btc->bc", weights, rows)
-    out32 = out.astype(np.float32)
-    return out32[:, 0] if squeeze else out32
+    return out[:, 0] if squeeze else out
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int, **kwargs) -> np.ndarray:

@@ -11,8 +11,9 @@ A small syntax, the same for every voice::
 A ``*`` only opens emphasis when a non-space follows it and only closes it when a non-space
 precedes it, and only when it has a partner; a lone ``*`` (``2 * 3``) is plain text. Other
 bracketed text (``[laughs]``, ``<b>``) is plain text. A malformed pause
-(``[pause soon]``) is an error that says where it is. Pauses are capped at
-:data:`MAX_PAUSE` seconds.
+(``[pause soon]``) is an error that says where it is. A pause is at most :data:`MAX_PAUSE`
+seconds (pauses next to each other merge, up to that), and all the pauses of a text add up
+to at most :data:`MAX_TOTAL_PAUSE` seconds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from studio.core.errors import StudioError
 
 MAX_PAUSE = 30.0
+MAX_TOTAL_PAUSE = 600.0
+"""All the pauses of one text together, seconds (10 minutes of silence)."""
 BREAK_STRENGTHS = {
     "none": 0.0,
     "x-weak": 0.1,
@@ -103,7 +106,8 @@ def _break_seconds(attrs: str, where: str) -> float:
 
 
 def _tokens(text: str) -> list[tuple[str, object]]:
-    """Split into ('c', char) / ('pause', s) / ('on'|'off', None) / ('star', None) tokens."""
+    """Split into ('c', char) / ('pause', (seconds, index)) / ('on'|'off', None) /
+    ('star', None) tokens."""
     tokens: list[tuple[str, object]] = []
     i, n = 0, len(text)
     while i < n:
@@ -116,13 +120,13 @@ def _tokens(text: str) -> list[tuple[str, object]]:
         if ch == "[":
             m = _PAUSE.match(text, i)
             if m:
-                tokens.append(("pause", parse_duration(m.group(1), where)))
+                tokens.append(("pause", (parse_duration(m.group(1), where), i)))
                 i = m.end()
                 continue
         elif ch == "<":
             m = _BREAK.match(text, i)
             if m:
-                tokens.append(("pause", _break_seconds(m.group(1), where)))
+                tokens.append(("pause", (_break_seconds(m.group(1), where), i)))
                 i = m.end()
                 continue
             m = _EMPH_OPEN.match(text, i)
@@ -169,6 +173,7 @@ def parse_tags(text: str) -> ParsedText:
     spans: list[tuple[int, int]] = []
     emph_depth = 0
     emph_start = 0
+    total_pause = 0.0
 
     def close_span() -> None:
         if emph_depth > 0 and len(chars) > emph_start:
@@ -187,11 +192,19 @@ def parse_tags(text: str) -> ParsedText:
             chars.append(str(value))
         elif kind == "pause":
             flush()
-            seconds = float(value)  # type: ignore[arg-type]
+            seconds, at = value  # type: ignore[misc]
             if parts and isinstance(parts[-1], Pause):
-                parts[-1] = Pause(min(parts[-1].seconds + seconds, MAX_PAUSE))
+                merged = min(parts[-1].seconds + seconds, MAX_PAUSE)
+                total_pause += merged - parts[-1].seconds
+                parts[-1] = Pause(merged)
             elif seconds > 0:
+                total_pause += seconds
                 parts.append(Pause(seconds))
+            if total_pause > MAX_TOTAL_PAUSE:
+                raise TagError(
+                    f"the pauses add up to more than {MAX_TOTAL_PAUSE:g} s "
+                    f"(at character {at + 1}): leave some out or split the text"
+                )
         elif kind == "on":
             if emph_depth == 0:
                 emph_start = len(chars)

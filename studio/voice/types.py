@@ -31,6 +31,13 @@ from studio.core.errors import FileFormatError
 SILENCE = "_"
 """The phoneme the speech engines use for pauses and silence."""
 
+MAX_SPEECH_SECONDS = 3 * 3600.0
+"""The longest speech the studio speaks, aligns or animates in one piece: 3 hours (the same
+as :data:`studio.animate.lipsync.MAX_DURATION`; a project's timeline allows 24 h). A
+timings file with a later time is refused: its curves would take gigabytes."""
+MAX_TIMINGS_BYTES = 32 * 1024 * 1024
+"""The largest timings file read (3 hours of speech take about 3 MB)."""
+
 _TIME_DECIMALS = 6
 
 
@@ -135,11 +142,20 @@ class SpeechResult:
 
 
 def _number(value: Any, what: str) -> float:
+    """A time in seconds: a finite number of at most :data:`MAX_SPEECH_SECONDS`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{what} must be a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ValueError(f"{what} is far too large a number") from None
     if not math.isfinite(number):
         raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if number > MAX_SPEECH_SECONDS:
+        raise ValueError(
+            f"{what} is {number:g} s; timings may reach at most {MAX_SPEECH_SECONDS:.0f} s "
+            f"({MAX_SPEECH_SECONDS / 3600:g} h)"
+        )
     return number
 
 
@@ -191,7 +207,7 @@ def timings_from_dict(data: Any) -> Timings:
     ends = data.get("sentence_ends", [])
     if not isinstance(ends, list):
         raise ValueError("'sentence_ends' must be a list of times")
-    sentence_ends = sorted(_number(t, "sentence_ends[]") for t in ends)
+    sentence_ends = sorted(_number(t, f"sentence_ends[{i}]") for i, t in enumerate(ends))
     return Timings(phones, words, duration, sentence_ends)
 
 
@@ -202,6 +218,11 @@ def parse_timings(text: str | bytes, path: str | Path | None = None) -> Timings:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"not valid JSON ({exc})", where) from None
+    except RecursionError:
+        raise FileFormatError("not a timings file: its JSON is nested too deeply", where) from None
+    except ValueError:  # an integer of more than 4300 digits (int_max_str_digits)
+        raise FileFormatError("not a timings file: it holds a number with far too many digits",
+                              where) from None
     try:
         return timings_from_dict(data)
     except ValueError as exc:
@@ -210,13 +231,18 @@ def parse_timings(text: str | bytes, path: str | Path | None = None) -> Timings:
 
 def load_timings(path: str | Path) -> Timings:
     """Read a timings JSON file written by ``studio speak`` / ``studio align``."""
+    from studio.core.errors import StudioError
+    from studio.core.files import read_bytes_bounded
+
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError("file not found", path) from None
-    except OSError as exc:
-        raise FileFormatError(f"cannot read the file ({exc.strerror})", path) from None
+    if not path.exists() and not path.is_symlink():
+        raise FileFormatError("file not found", path)
+    try:  # a regular file of at most MAX_TIMINGS_BYTES: never a FIFO or /dev/zero
+        raw = read_bytes_bounded(path, MAX_TIMINGS_BYTES, "timings file")
+    except FileFormatError:
+        raise
+    except StudioError as exc:
+        raise FileFormatError(exc.reason, path) from None
     return parse_timings(raw, path)
 
 

@@ -40,16 +40,22 @@ class VoiceInfo:
     speakers: tuple[str, ...] = ()
     license: str = ""
     description: str = ""
+    converter: Path | None = None  # a personal voice model converting this voice's audio
 
     def fingerprint(self) -> str:
-        """Identity for caches: changes when the model file changes."""
+        """Identity for caches: changes when the model (or converter) file changes."""
         if self.model is None:
             return self.id
-        try:
-            st = self.model.stat()
-            return f"{self.id}|{self.model.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-        except OSError:
-            return f"{self.id}|{self.model}"
+        out = []
+        for f in (self.model, self.converter):
+            if f is None:
+                continue
+            try:
+                st = f.stat()
+                out.append(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}")
+            except OSError:
+                out.append(str(f))
+        return "|".join([self.id, *out])
 
     def to_dict(self) -> dict:
         return {
@@ -242,6 +248,10 @@ def resolve_voice(spec: str | VoiceInfo | None, folders: Sequence[str | Path] = 
         return espeak_voice(name)
     name = text[len("piper:"):] if low.startswith("piper:") else text
     path = Path(name).expanduser()
+    if path.suffix.lower() == ".safetensors":
+        from studio.voice.personal_voice_info import personal_voice_info
+
+        return personal_voice_info(path, folders)
     if path.suffix.lower() == ".onnx" or path.exists():
         return piper_voice_from_files(path)
     for voice in find_piper_voices([*folders, *default_voice_folders()]):

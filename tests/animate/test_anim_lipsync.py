@@ -15,7 +15,7 @@ VOWEL_VISEMES = {"aa", "E", "ih", "oh", "ou"}
 
 
 def channels(tracks):
-    return {tr["channel"]: tr["keys"] for tr in tracks}
+    return {tr.channel: tr for tr in tracks}
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_intensity_and_viseme_channels(speech):
     assert {f"viseme.{v}" for v in VISEMES} <= set(full)
     weights = np.sum([evaluate_curve(full[f"viseme.{v}"], t) for v in VISEMES], axis=0)
     assert np.all(np.abs(weights - 1) < 0.1)  # the viseme weights share one mouth
-    json.dumps(list(full.items()))
+    json.dumps([c.to_dict() for c in full.values()])  # every curve has a JSON form
 
 
 def test_switches(speech):
@@ -108,4 +108,4 @@ def test_accepts_timings_dicts_and_aligner_phones():
     tracks = channels(animate_speech(phones, settings=AnimationSettings(head_motion=False)))
     assert evaluate_curve(tracks["mouth_open"], 0.42)[0] > 0.7
     assert evaluate_curve(tracks["lips_closed"], 0.62)[0] > 0.9
-    assert tracks["blink"][-1]["t"] == pytest.approx(1.0)
+    assert tracks["blink"].times[-1] == pytest.approx(1.0)
