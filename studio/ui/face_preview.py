@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 
 from studio.core.devices import DeviceChoice
 from studio.face.request import FaceRequest, render_request
+from studio.ui.worker_gate import WorkerGate
 
 __all__ = ["FacePreview", "FaceRequest", "PreviewRunner"]
 
@@ -53,6 +54,7 @@ class PreviewRunner(QObject):
         self._times: deque[float] = deque(maxlen=30)
         self.rendered = 0  # frames actually rendered (tests: stale requests are skipped)
         self.last_render_ms: float | None = None  # the last full frame's render time
+        self._gate = WorkerGate()  # no signal after shutdown, even from a busy worker
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -101,11 +103,12 @@ class PreviewRunner(QObject):
         with self._cond:
             return self._pending is None and self._pending_setup is None and not self._busy
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify()
-        self._thread.join(5)
+        self._gate.close()  # a model load may outlast the join below: it emits nothing
+        self._thread.join(timeout)
 
     # -- worker thread -------------------------------------------------------------------
     def _loop(self) -> None:
@@ -133,10 +136,10 @@ class PreviewRunner(QObject):
         try:
             result = fn()
         except Exception as exc:  # noqa: BLE001 - report, never crash the preview thread
-            self.setup_failed.emit(str(exc))
+            self._gate.emit(self.setup_failed, str(exc))
             return
         self._last_full_ms = 0.0
-        self.setup_done.emit(result)
+        self._gate.emit(self.setup_done, result)
 
     def _newer_pending(self, stamp: int) -> bool:
         with self._cond:
@@ -149,7 +152,8 @@ class PreviewRunner(QObject):
             slow = self._last_full_ms > self.LOW_RES_AFTER_MS
             if self.low_res_first and slow and self.can_coarse():
                 low = self.render(req, True)
-                self.frame_ready.emit(stamp, low, (time.perf_counter() - t0) * 1000, False)
+                self._gate.emit(self.frame_ready, stamp, low, (time.perf_counter() - t0) * 1000,
+                                False)
                 if self._newer_pending(stamp):
                     return  # the user moved on: skip the full frame for this one
             t1 = time.perf_counter()
@@ -157,9 +161,10 @@ class PreviewRunner(QObject):
             self._last_full_ms = (time.perf_counter() - t1) * 1000
             self.last_render_ms = self._last_full_ms
             self.rendered += 1
-            self.frame_ready.emit(stamp, img, (time.perf_counter() - t0) * 1000, True)
+            self._gate.emit(self.frame_ready, stamp, img, (time.perf_counter() - t0) * 1000,
+                            True)
         except Exception as exc:  # noqa: BLE001
-            self.render_failed.emit(stamp, str(exc))
+            self._gate.emit(self.render_failed, stamp, str(exc))
 
 
 class FacePreview(PreviewRunner):

@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 
 from studio.core.jobs import Job, JobLanes, JobState, Lane, Progress
+from studio.ui.worker_gate import WorkerGate
 
 
 class _Bridge(QObject):
@@ -43,6 +44,7 @@ class JobRunner(QObject):
         self.lanes = JobLanes(widths)
         self.jobs: list[Job] = []
         self._bridge = _Bridge(self)
+        self._gate = WorkerGate()  # job threads may outlive the window: see shutdown()
         queued = Qt.ConnectionType.QueuedConnection  # always later, from the event loop
         self._bridge.call.connect(self._call, queued)
         self._bridge.progressed.connect(self.progressed, queued)
@@ -55,10 +57,11 @@ class JobRunner(QObject):
               on_cancelled: Callable[[], None] | None = None,
               on_finished: Callable[[Job], None] | None = None) -> Job:
         """Queue ``job`` in its lane; its callbacks run on the UI thread."""
-        job.deliver = self._bridge.call.emit
+        gate, bridge = self._gate, self._bridge
+        job.deliver = lambda fn: gate.emit(bridge.call, fn)
         self.jobs.append(job)
-        job.progressed.connect(lambda p, j=job: self._bridge.progressed.emit(j, p))
-        job.state_changed.connect(lambda s, j=job: self._bridge.state_changed.emit(j, s))
+        job.progressed.connect(lambda p, j=job: gate.emit(bridge.progressed, j, p))
+        job.state_changed.connect(lambda s, j=job: gate.emit(bridge.state_changed, j, s))
         job.add_callbacks(on_progress=on_progress, on_state=on_state, on_done=on_done, on_failed=on_failed,
                           on_cancelled=on_cancelled, on_finished=on_finished)
         self.added.emit(job)
@@ -81,6 +84,11 @@ class JobRunner(QObject):
     def cancel_all(self) -> None:
         for job in self.running:
             job.cancel()
+
+    def shutdown(self) -> None:
+        """The window is closing: cancel every job and deliver nothing more from them."""
+        self.cancel_all()
+        self._gate.close()
 
     def wait(self, msecs: int = 5000) -> bool:
         """Block (this thread) until every job has ended; False after ``msecs``."""

@@ -618,6 +618,7 @@ class MainWindow(QMainWindow):
             return
         self.runner.cancel_all()
         self.runner.wait(3000)
+        self.runner.shutdown()  # a job still running past the wait delivers nothing more
         self.playback.shutdown()
         self.autosave_timer.stop()
         self.wait_autosave()

@@ -56,6 +56,7 @@ from studio.render.playback import (
 from studio.ui.audio_player import AudioPlayer
 from studio.ui.context import StudioContext
 from studio.ui.face_preview import FacePreview
+from studio.ui.worker_gate import WorkerGate
 
 __all__ = ["PlaybackController", "TransportBar", "format_time", "install_playback"]
 
@@ -92,10 +93,13 @@ class PlaybackController(QObject):
         self.state = state if state is not None else PlaybackState()
         self.clock = clock
         self.cache = FrameCache()
+        gate = self._gate = WorkerGate()  # no signal from the worker after shutdown()
         self.worker = FrameWorker(
             self._render, self.cache, ready=lambda: self.preview.engine is not None,
-            on_frame=self._frame.emit, on_cached=self._cached.emit,
-            on_error=self._failed.emit, on_render_ms=self._render_ms.emit)
+            on_frame=lambda *a: gate.emit(self._frame, *a),
+            on_cached=lambda *a: gate.emit(self._cached, *a),
+            on_error=lambda *a: gate.emit(self._failed, *a),
+            on_render_ms=lambda *a: gate.emit(self._render_ms, *a))
         self._keys: dict[int, str] = {}  # frame index -> cache key, this document revision
         self._model_stamp: str | None = None  # the loaded model file, as part of keys
         self._shown_key: str | None = None
@@ -308,7 +312,7 @@ class PlaybackController(QObject):
             except (StudioError, OSError, ValueError) as exc:
                 mix = str(exc)
             with contextlib.suppress(RuntimeError):  # the controller was deleted meanwhile
-                self._mixed.emit(gen, mix, t)
+                self._gate.emit(self._mixed, gen, mix, t)
 
         threading.Thread(target=work, name="playback-mix", daemon=True).start()
 
@@ -421,6 +425,7 @@ class PlaybackController(QObject):
         return self.worker.idle
 
     def shutdown(self) -> None:
+        self._gate.close()
         self.timer.stop()
         self._replan.stop()
         self._stop_audio()

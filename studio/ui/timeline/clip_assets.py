@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from studio.core.errors import StudioError
 from studio.core.project import Clip, resolve_asset
 from studio.timeline.speech import timings_path
+from studio.ui.worker_gate import WorkerGate
 
 PEAK_RATE = 200  # peaks per second of audio
 
@@ -60,7 +61,10 @@ class ClipAssets(QObject):
         super().__init__(parent)
         self._cache: dict[str, ClipData | None] = {}  # None: loading
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-assets")
-        self.destroyed.connect(lambda *_: self._pool.shutdown(wait=False, cancel_futures=True))
+        self._gate = gate = WorkerGate()  # nothing is emitted once the view is being deleted
+        pool = self._pool
+        self.destroyed.connect(lambda *_: (gate.close(),
+                                           pool.shutdown(wait=False, cancel_futures=True)))
 
     def get(self, project_path: Path | None, clip: Clip) -> ClipData | None:
         """The clip's data, or None while it loads (``loaded`` says when it is there)."""
@@ -83,7 +87,7 @@ class ClipAssets(QObject):
             return
         self._cache[key] = future.result()
         with contextlib.suppress(RuntimeError):  # the view may be gone
-            self.loaded.emit(key)  # queued to the UI thread
+            self._gate.emit(self.loaded, key)  # queued to the UI thread
 
     def is_loading(self) -> bool:
         return any(v is None for v in self._cache.values())
