@@ -31,6 +31,7 @@ def register(subparsers: Any) -> None:
     _register_train_face(tsub)
     _register_train_attributes(tsub)
     _register_train_distill(tsub)
+    _register_train_encoder(tsub)
     from studio.cli.refine_cmds import register_train
 
     register_train(tsub)  # studio train refiner
@@ -106,6 +107,36 @@ def _register_train_face(tsub: Any) -> None:
     p.add_argument("--runs-root", type=Path, help="where new run folders go (default ./runs)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
     p.set_defaults(func=cmd_train_face)
+
+
+def _register_train_encoder(tsub: Any) -> None:
+    p = tsub.add_parser(
+        "encoder", help="fit a parameter encoder (renderer parameters -> w) to a face model",
+        description="Fit the encoder that maps procedural renderer parameters to w for a "
+        "frozen face generator (the default model's parametric controls and the refiner's "
+        "training pairs use it). Resumable: run again with the same --run-dir and more "
+        "--minutes. Writes RUN_DIR/encoder.safetensors; `studio controls build-default "
+        "--encoder` puts it into the default model.")
+    p.add_argument("--model", default="models/face/default.safetensors")
+    p.add_argument("--run-dir", default="runs/encoder-fit")
+    p.add_argument("--minutes", type=float, default=100.0, help="training minutes in all")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--pose-scale", type=float, default=0.4,
+                   help="head pose spread the model was trained on (default 0.4)")
+    p.set_defaults(func=cmd_train_encoder)
+
+
+def cmd_train_encoder(args: argparse.Namespace) -> int:
+    from studio.cli.progress import run_job
+    from studio.core.jobs import Job
+    from studio.train.encoder_fit import EncoderFitConfig, fit_encoder_job
+
+    cfg = EncoderFitConfig(model=str(args.model), run_dir=str(args.run_dir),
+                           minutes=args.minutes, batch=args.batch, pose_scale=args.pose_scale)
+    result = run_job(Job("train encoder", fit_encoder_job, cfg))
+    print(f"wrote {result['encoder']} ({result['steps']} steps, held-out loss "
+          f"{result['val_loss']:.3f})")
+    return 0
 
 
 def _register_train_attributes(tsub: Any) -> None:
