@@ -83,23 +83,36 @@ def main() -> int:
     return 0
 
 
-def frames_strip(project: Path, out: Path, count: int = 6, size: int = 128) -> None:
-    """``count`` frames spread over the project, side by side, for the README."""
+def frames_strip(project: Path, out: Path, size: int = 160) -> None:
+    """Six telling frames of the project side by side, for the README: the start, the
+    widest-open mouth, a closed mouth while speaking, the deepest blink, the largest head
+    turn and the widest smile (picked from the project's own curves)."""
     import tempfile
 
+    import numpy as np
     from PIL import Image
 
+    from studio.core.project import load_project
+    from studio.timeline.evaluate import evaluate_many
+
+    timeline = load_project(project).timeline
+    n = int(round(timeline.duration * timeline.fps))
+    v = evaluate_many(load_project(project), np.arange(n) / timeline.fps)
+    zero = np.zeros(n)
+    mouth = v.get("mouth_open", zero)
+    speaking = np.flatnonzero(mouth > 0.05)
+    closed = speaking[np.argmin(mouth[speaking])] if len(speaking) else 0
+    picks = [0, int(np.argmax(mouth)), int(closed), int(np.argmax(v.get("blink", zero))),
+             int(np.argmax(np.abs(v.get("head_yaw", zero)))), int(np.argmax(v.get("smile", zero)))]
     with tempfile.TemporaryDirectory() as tmp:
-        studio("render", str(project), "--png-dir", f"{tmp}/png", "--fps", "2",
-               "--size", str(size))
+        studio("render", str(project), "--png-dir", f"{tmp}/png", "--size", str(size))
         pngs = sorted(Path(tmp, "png").iterdir())
-        picks = [pngs[round(i * (len(pngs) - 1) / (count - 1))] for i in range(count)]
-        strip = Image.new("RGB", (size * count, size))
-        for i, p in enumerate(picks):
-            strip.paste(Image.open(p).convert("RGB"), (i * size, 0))
+        strip = Image.new("RGB", (size * len(picks), size))
+        for i, k in enumerate(picks):
+            strip.paste(Image.open(pngs[k]).convert("RGB"), (i * size, 0))
         out.parent.mkdir(parents=True, exist_ok=True)
         strip.save(out)
-    print(f"wrote {out}")
+    print(f"wrote {out} (frames {picks})")
 
 
 if __name__ == "__main__":
