@@ -166,3 +166,17 @@ def test_a_latent_renders_like_its_seed(tiny_model_path, tmp_path):
     assert _gen(tiny_model_path, a, "--seed", "7") == 0
     assert _gen(tiny_model_path, b, "--latent", str(tmp_path / "w.npy")) == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_cli_and_gui_share_the_truncation_default_and_the_mix_convention(tiny_model_path,
+                                                                         tmp_path):
+    """Issue 10: the same seed gives the same face in the CLI and a new GUI project."""
+    from studio.cli import build_parser
+    from studio.core.project import Avatar
+
+    args = build_parser().parse_args(["generate", "--seed", "1", "-o", "x.png"])
+    assert args.truncation == Avatar().truncation == 0.7
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert _gen(tiny_model_path, a, "--seed", "1") == 0
+    assert _gen(tiny_model_path, b, "--seed", "1", "--truncation", "0.7") == 0
+    assert a.read_bytes() == b.read_bytes()

@@ -271,6 +271,9 @@ def test_mix_layers_out_of_range_are_refused_not_clamped(face_window, qtbot):
     panel.mix_on.click()
     assert doc.project.avatar.mix_seed is not None
     assert tuple(doc.project.avatar.mix_layers) == (num_ws // 2, num_ws)
+    # the widget says the end is not included, as the CLI's A:B (layers A..B-1)
+    labels = [w.text() for w in panel.findChildren(type(panel.problem))]
+    assert "up to (excl.)" in labels and "not including" in panel.mix_to.toolTip()
     qtbot.waitUntil(panel.is_ready, timeout=20000)
     # a range past the model's layers (e.g. from a project made with a bigger model) is an
     # error the panel shows, as the CLI does, instead of a silently clamped picture
