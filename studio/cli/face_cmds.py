@@ -136,7 +136,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         choice = select_device(args.device, args.precision)
         model = load_face_model(model_path, device=choice.torch_device)
         engine = FaceEngine(model, choice)
-        model.control_set.check_names(req.controls)  # a typo is an error, not a no-op
+        model.control_set.check_values(req.controls)  # a typo or a value off the slider
         check_request(req, engine.num_ws)  # the mixing range against this model
         frame = render_request(engine, req)
     except RequestError as exc:

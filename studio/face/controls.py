@@ -217,6 +217,16 @@ class ControlSet:
                 known = ", ".join(self._items) or "none"
                 raise ControlError(f"this model has no control {n!r} (it has: {known})")
 
+    def check_values(self, values: Mapping[str, float]) -> None:
+        """Raise :class:`ControlError` for a value outside its control's slider range (what
+        a user types; animation may drive controls past their sliders on purpose)."""
+        self.check_names(values)
+        for n, v in values.items():
+            c = self._items[n]
+            if not c.low - 1e-9 <= float(v) <= c.high + 1e-9:
+                raise ControlError(f"control {n!r} goes from {c.low:g} to {c.high:g}, "
+                                   f"not {float(v):g}")
+
     # edits (each returns a new set)
     def added(self, control: Control, index: int | None = None) -> ControlSet:
         control.check()

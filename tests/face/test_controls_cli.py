@@ -102,6 +102,8 @@ def test_generate_with_controls_changes_the_picture(tiny_default, tmp_path, caps
     assert main([*base_args, "--control", "smlie=0.8", "-o", str(smile)]) == 2
     err = capsys.readouterr().err
     assert "no control 'smlie'" in err and "smile" in err
+    assert main([*base_args, "--control", "head_yaw=7", "-o", str(smile)]) == 2
+    assert "control 'head_yaw' goes from" in capsys.readouterr().err  # off the slider
     with pytest.raises(SystemExit):
         main([*base_args, "--control", "smile", "-o", str(smile)])
     assert "NAME=VALUE" in capsys.readouterr().err
