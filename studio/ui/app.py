@@ -15,6 +15,7 @@ from studio.core import paths
 from studio.core.demo import first_start_project
 from studio.core.document import Document
 from studio.core.settings import load_settings
+from studio.ui import main_thread_gc
 from studio.ui.main_window import MainWindow
 
 
@@ -41,6 +42,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName("Digital Human Studio")
     app.setOrganizationName("Digital Human Studio")
     apply_theme(app)
+    main_thread_gc.install(app)  # Qt objects must never be freed by a worker thread
     return app
 
 
