@@ -26,6 +26,7 @@ from studio.voice.analysis import frame_rms_db
 from studio.voice.engine_base import tile_phones
 from studio.voice.ipa import ipa_to_arpabet, split_ipa, tokenize_words
 from studio.voice.resample import resample
+from studio.voice.sphinx import decoder
 from studio.voice.types import MAX_SPEECH_SECONDS, SpeechResult, Word
 
 ALIGN_RATE = 16000
@@ -44,20 +45,11 @@ KEEP_FRACTION = 0.5  # the first half of a window's words are kept
 MAX_ESTIMATED = 0.2  # more words than this share estimated: the transcript does not match
 
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+.*\+)$")
-_decoder = None
 _decoder_lock = threading.Lock()
 
 
 def _get_decoder():
-    global _decoder
-    if _decoder is None:
-        try:
-            from pocketsphinx import Decoder, set_loglevel
-        except ImportError as exc:  # pragma: no cover - packaging problem
-            raise StudioError("PocketSphinx is not installed (the pocketsphinx package)") from exc
-        set_loglevel("FATAL")
-        _decoder = Decoder(samprate=ALIGN_RATE, bestpath=False, loglevel="FATAL")
-    return _decoder
+    return decoder(samprate=ALIGN_RATE, bestpath=False)
 
 
 def _dictionary_words(decoder, tokens: list[str]) -> list[str]:

@@ -7,25 +7,16 @@ import threading
 
 import numpy as np
 
-from studio.core.errors import StudioError
 from studio.voice.ipa import tokenize_words
 from studio.voice.resample import resample
+from studio.voice.sphinx import decoder
 
 RATE = 16000
-_decoder = None
 _lock = threading.Lock()
 
 
 def _get_decoder():
-    global _decoder
-    if _decoder is None:
-        try:
-            from pocketsphinx import Decoder, set_loglevel
-        except ImportError as exc:  # pragma: no cover - packaging problem
-            raise StudioError("PocketSphinx is not installed (the pocketsphinx package)") from exc
-        set_loglevel("FATAL")
-        _decoder = Decoder(samprate=RATE, loglevel="FATAL")
-    return _decoder
+    return decoder(samprate=RATE)
 
 
 def recognize(audio: np.ndarray, sample_rate: int) -> str:
