@@ -345,10 +345,13 @@ class JobLanes:
         self._threads: dict[Lane, list[threading.Thread]] = {lane: [] for lane in Lane}
         self._idle: dict[Lane, int] = {lane: 0 for lane in Lane}
         self._unfinished = 0
+        self._closed = False
 
     def submit(self, job: Job) -> Job:
         lane = job.lane
         with self._cond:
+            if self._closed:
+                raise RuntimeError("these job lanes are shut down")
             self._queues[lane].append(job)
             self._unfinished += 1
             if (len(self._queues[lane]) > self._idle[lane]
@@ -370,9 +373,11 @@ class JobLanes:
         while True:
             with self._cond:
                 self._idle[lane] += 1
-                while not queue:
+                while not queue and not self._closed:
                     self._cond.wait()
                 self._idle[lane] -= 1
+                if not queue:  # shut down with nothing left to run: the thread ends
+                    return
                 job = queue.popleft()
             try:
                 job.run()  # never raises
@@ -380,6 +385,12 @@ class JobLanes:
                 with self._cond:
                     self._unfinished -= 1
                     self._cond.notify_all()
+
+    def shutdown(self) -> None:
+        """Idle worker threads end (at once, or after the jobs still queued); no new jobs."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every submitted job has ended; False if ``timeout`` passed first."""

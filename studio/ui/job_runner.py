@@ -89,6 +89,7 @@ class JobRunner(QObject):
         """The window is closing: cancel every job and deliver nothing more from them."""
         self.cancel_all()
         self._gate.close()
+        self.lanes.shutdown()  # the lane threads end once their (cancelled) jobs have
 
     def wait(self, msecs: int = 5000) -> bool:
         """Block (this thread) until every job has ended; False after ``msecs``."""

@@ -199,3 +199,25 @@ def test_a_lane_runs_as_many_jobs_as_it_is_wide():
         job.cancel()
     assert lanes.wait(10)
     assert all(j.state is JobState.CANCELLED for j in jobs)
+
+
+def test_shut_down_lanes_end_their_threads_and_take_no_more_jobs():
+    import pytest
+
+    from studio.core.jobs import Job, JobLanes, Progress
+
+    def quick(ctx):
+        yield Progress(1.0, "done")
+        return 7
+
+    lanes = JobLanes()
+    job = lanes.submit(Job("quick", quick))
+    assert lanes.wait(10) and job.result == 7
+    threads = [t for ts in lanes._threads.values() for t in ts]
+    assert threads and all(t.is_alive() for t in threads)  # idle, waiting for work
+    lanes.shutdown()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    with pytest.raises(RuntimeError):
+        lanes.submit(Job("late", quick))
